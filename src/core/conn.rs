@@ -1,0 +1,1332 @@
+//! A connection: shared state behind one mutex, one I/O task pair per socket on the private
+//! runtime, and blocking calls for C callers.
+//!
+//! Publishing encodes straight into the shared outbound buffer under a short lock and wakes
+//! the writer only when it is idle; the writer swaps the buffer out and writes it whole, so
+//! whatever accumulated while it was busy goes out in one write (no timer, no fixed delay).
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use parking_lot::{Condvar, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use super::events;
+use super::msg::Msg;
+use super::nuid;
+use super::options::{has_tls_scheme, Options};
+use super::proto::{self, ServerInfo, ServerOp};
+use super::runtime;
+use super::server_pool::{ServerPool, ServerUrl};
+use super::status::{ConnStatus, Error, Result, Status};
+use super::sub::{self, MsgCallback, Sub};
+use super::subject;
+use super::sync::{deadline_in, Waiter};
+
+/// Above this many buffered bytes a publisher waits for the writer (while connected).
+const OUT_HIGH_WATER: usize = 32 * 1024 * 1024;
+/// How long Close waits for the writer to push out what is buffered.
+const CLOSE_FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+type PongWaiter = Arc<Waiter<Result<()>>>;
+type ReplyWaiter = Arc<Waiter<Result<Box<Msg>>>>;
+
+pub struct Conn {
+    pub opts: Options,
+    me: Weak<Conn>,
+    state: Mutex<State>,
+    state_cond: Condvar,
+    write_notify: Notify,
+    close_notify: Notify,
+    subs: Mutex<HashMap<u64, Arc<Sub>>>,
+    resp: Mutex<RespMux>,
+    resp_sid: AtomicU64,
+    in_msgs: AtomicU64,
+    in_bytes: AtomicU64,
+    pub name_c: Option<CString>,
+}
+
+struct State {
+    status: ConnStatus,
+    out: BytesMut,
+    write_scheduled: bool,
+    /// One entry per PING in flight: `Some` for a flush waiting on it, `None` for a keepalive.
+    pongs: VecDeque<Option<PongWaiter>>,
+    pings_out: i32,
+    info: ServerInfo,
+    pool: ServerPool,
+    cur: Option<usize>,
+    next_sid: u64,
+    last_err: Option<Error>,
+    last_err_c: CString,
+    out_msgs: u64,
+    out_bytes: u64,
+    reconnects: u64,
+    closing: bool,
+    io_running: bool,
+    local_addr: Option<SocketAddr>,
+    io_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct RespMux {
+    prefix: Option<String>,
+    next: u64,
+    waiters: HashMap<String, ReplyWaiter>,
+}
+
+pub struct Stats {
+    pub in_msgs: u64,
+    pub in_bytes: u64,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
+    pub reconnects: u64,
+}
+
+enum SessionEnd {
+    /// The user closed the connection and everything buffered was written.
+    Closed,
+    Failed(Error),
+}
+
+impl Conn {
+    /// Connects to the first server of the pool that accepts us (cnats' natsConnection_Connect).
+    pub fn connect(opts: Options) -> Result<Arc<Conn>> {
+        let pool = ServerPool::from_options(&opts)?;
+        let name_c = opts.name.as_deref().and_then(|n| CString::new(n).ok());
+        let conn = Arc::new_cyclic(|me| Conn {
+            opts,
+            me: me.clone(),
+            state: Mutex::new(State {
+                status: ConnStatus::Connecting,
+                out: BytesMut::with_capacity(64 * 1024),
+                write_scheduled: false,
+                pongs: VecDeque::new(),
+                pings_out: 0,
+                info: ServerInfo::default(),
+                pool,
+                cur: None,
+                next_sid: 1,
+                last_err: None,
+                last_err_c: CString::default(),
+                out_msgs: 0,
+                out_bytes: 0,
+                reconnects: 0,
+                closing: false,
+                io_running: false,
+                local_addr: None,
+                io_task: None,
+            }),
+            state_cond: Condvar::new(),
+            write_notify: Notify::new(),
+            close_notify: Notify::new(),
+            subs: Mutex::new(HashMap::new()),
+            resp: Mutex::new(RespMux::default()),
+            resp_sid: AtomicU64::new(0),
+            in_msgs: AtomicU64::new(0),
+            in_bytes: AtomicU64::new(0),
+            name_c,
+        });
+        let c = conn.clone();
+        let res = runtime::block_on(async move { c.initial_connect().await });
+        match res {
+            Ok(()) => Ok(conn),
+            Err(e) => {
+                conn.finalize_close(false);
+                Err(e)
+            }
+        }
+    }
+
+    fn arc(&self) -> Arc<Conn> {
+        self.me.upgrade().expect("connection used after its last reference was dropped")
+    }
+
+    async fn initial_connect(self: Arc<Self>) -> Result<()> {
+        let n = self.state.lock().pool.len();
+        let mut last = Error::new(Status::NoServer);
+        for idx in 0..n {
+            let url = self.state.lock().pool.servers[idx].url.clone();
+            match self.connect_one(&url).await {
+                Ok((stream, info, rbuf)) => {
+                    self.on_connected(idx, &stream, info, false);
+                    self.start_io(stream, rbuf);
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing_debug(&format!("connect to {} failed: {e}", url.full));
+                    last = e;
+                }
+            }
+        }
+        // cnats reports the last server's error when it is about security or authentication,
+        // and "no server" otherwise.
+        match last.status {
+            Status::ConnectionAuthFailed
+            | Status::SecureConnectionRequired
+            | Status::SecureConnectionWanted
+            | Status::SslError
+            | Status::NotPermitted => Err(last),
+            _ => Err(Error::with_text(Status::NoServer, last.text.unwrap_or_else(|| Status::NoServer.text().into()))),
+        }
+    }
+
+    /// TCP connect, INFO, CONNECT, PING/PONG. Returns the socket, the server's INFO, and
+    /// whatever was read past the PONG.
+    async fn connect_one(&self, url: &ServerUrl) -> Result<(TcpStream, ServerInfo, BytesMut)> {
+        let timeout = Duration::from_millis(self.opts.timeout_ms.max(1) as u64);
+        let fut = async {
+            let stream = tcp_connect(url, timeout, self.opts.ip_resolution_order).await?;
+            let _ = stream.set_nodelay(true);
+            self.handshake(stream, url).await
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::with_text(Status::Timeout, format!("timeout connecting to {}", url.host_port()))),
+        }
+    }
+
+    async fn handshake(&self, mut stream: TcpStream, url: &ServerUrl) -> Result<(TcpStream, ServerInfo, BytesMut)> {
+        let mut rbuf = BytesMut::with_capacity(self.opts.io_buf_size.max(4096) as usize);
+        let info = loop {
+            if let Some(op) = proto::parse(&mut rbuf).map_err(proto_err)? {
+                match op {
+                    ServerOp::Info(json) => break proto::parse_info(&json).map_err(proto_err)?,
+                    _ => return Err(Error::with_text(Status::ProtocolError, "expected INFO from the server")),
+                }
+            }
+            read_more(&mut stream, &mut rbuf).await?;
+        };
+        let wants_tls = self.opts.secure || has_tls_scheme(&url.full);
+        if info.tls_required || wants_tls {
+            return if wants_tls {
+                Err(Error::with_text(Status::SecureConnectionWanted, "TLS is not available in this build"))
+            } else {
+                Err(Error::with_text(Status::SecureConnectionRequired, "the server requires a secure (TLS) connection"))
+            };
+        }
+        let connect = self.connect_json(url, &info)?;
+        let mut out = BytesMut::with_capacity(connect.len() + 32);
+        proto::encode_connect(&mut out, &connect);
+        out.extend_from_slice(proto::PING);
+        stream.write_all(&out).await.map_err(io_err)?;
+        loop {
+            while let Some(op) = proto::parse(&mut rbuf).map_err(proto_err)? {
+                match op {
+                    ServerOp::Pong => return Ok((stream, info, rbuf)),
+                    ServerOp::Ok | ServerOp::Info(_) => {}
+                    ServerOp::Ping => stream.write_all(proto::PONG).await.map_err(io_err)?,
+                    ServerOp::Err(e) => return Err(server_err(&e)),
+                    ServerOp::Msg(_) => return Err(Error::with_text(Status::ProtocolError, "unexpected MSG before PONG")),
+                }
+            }
+            read_more(&mut stream, &mut rbuf).await?;
+        }
+    }
+
+    fn connect_json(&self, url: &ServerUrl, info: &ServerInfo) -> Result<Vec<u8>> {
+        let o = &self.opts;
+        let mut ci = proto::ConnectInfo {
+            verbose: o.verbose,
+            pedantic: o.pedantic,
+            tls_required: false,
+            name: o.name.clone(),
+            echo: !o.no_echo,
+            headers: true,
+            no_responders: !o.disable_no_responders && info.headers,
+            ..Default::default()
+        };
+        match (&url.user, &url.password) {
+            (Some(u), Some(p)) => {
+                ci.user = Some(u.clone());
+                ci.pass = Some(p.clone());
+            }
+            (Some(tok), None) => ci.auth_token = Some(tok.clone()),
+            _ => {
+                if let Some(u) = &o.user {
+                    ci.user = Some(u.clone());
+                    ci.pass = o.password.clone();
+                }
+                if let Some(cb) = &o.token_cb {
+                    ci.auth_token = cb();
+                } else if o.token.is_some() {
+                    ci.auth_token = o.token.clone();
+                }
+            }
+        }
+        serde_json::to_vec(&ci).map_err(|e| Error::with_text(Status::Err, format!("cannot encode CONNECT: {e}")))
+    }
+
+    fn on_connected(&self, idx: usize, stream: &TcpStream, info: ServerInfo, reconnect: bool) {
+        let mut st = self.state.lock();
+        let discovered = if !self.opts.ignore_discovered_servers && !info.connect_urls.is_empty() {
+            st.pool.add_discovered(&info.connect_urls, false)
+        } else {
+            false
+        };
+        st.info = info;
+        st.cur = Some(idx);
+        if let Some(s) = st.pool.servers.get_mut(idx) {
+            s.did_connect = true;
+            s.reconnects = 0;
+            s.last_auth_error = None;
+        }
+        st.local_addr = stream.local_addr().ok();
+        st.pings_out = 0;
+        st.status = ConnStatus::Connected;
+        if reconnect {
+            st.reconnects += 1;
+            // Subscriptions first, then what was published while disconnected.
+            let pending = std::mem::take(&mut st.out);
+            let mut out = BytesMut::with_capacity(pending.len() + 4096);
+            for sub in self.subs.lock().values() {
+                let s = sub.state.lock();
+                if s.closed {
+                    continue;
+                }
+                proto::encode_sub(&mut out, sub.subject.as_bytes(), sub.queue.as_deref().map(str::as_bytes), sub.sid);
+                if s.max > 0 {
+                    proto::encode_unsub(&mut out, sub.sid, Some(s.max - s.delivered.min(s.max)));
+                }
+            }
+            if let Some(p) = &self.resp.lock().prefix {
+                let mut subj = p.clone().into_bytes();
+                subj.push(b'*');
+                proto::encode_sub(&mut out, &subj, None, self.resp_sid.load(Ordering::Relaxed));
+            }
+            out.extend_from_slice(&pending);
+            st.out = out;
+        }
+        st.write_scheduled = false;
+        drop(st);
+        if discovered {
+            self.post_event(self.opts.discovered_servers_cb.clone());
+        }
+        if reconnect {
+            self.post_event(self.opts.reconnected_cb.clone());
+        }
+    }
+
+    fn start_io(&self, stream: TcpStream, rbuf: BytesMut) {
+        let me = self.arc();
+        let mut st = self.state.lock();
+        st.io_running = true;
+        let h = runtime::handle().spawn(async move { me.io_main(stream, rbuf).await });
+        st.io_task = Some(h);
+    }
+
+    async fn io_main(self: Arc<Self>, mut stream: TcpStream, mut rbuf: BytesMut) {
+        loop {
+            let end = self.session(stream, rbuf).await;
+            let err = match end {
+                SessionEnd::Closed => break,
+                SessionEnd::Failed(e) => e,
+            };
+            if self.state.lock().closing {
+                break;
+            }
+            let allow = self.opts.allow_reconnect && self.state.lock().status == ConnStatus::Connected;
+            if !allow {
+                self.set_last_error(err.clone());
+                self.finish_io();
+                self.finalize_close(true);
+                return;
+            }
+            match self.reconnect(err).await {
+                Ok((s, b)) => {
+                    stream = s;
+                    rbuf = b;
+                }
+                Err(e) => {
+                    if !self.state.lock().closing {
+                        self.set_last_error(e);
+                        self.finish_io();
+                        self.finalize_close(true);
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
+        self.finish_io();
+    }
+
+    fn finish_io(&self) {
+        let mut st = self.state.lock();
+        st.io_running = false;
+        drop(st);
+        self.state_cond.notify_all();
+    }
+
+    async fn session(&self, stream: TcpStream, rbuf: BytesMut) -> SessionEnd {
+        let (rd, wr) = stream.into_split();
+        tokio::select! {
+            r = self.read_loop(rd, rbuf) => r,
+            w = self.write_loop(wr) => w,
+            p = self.ping_loop() => p,
+        }
+    }
+
+    async fn read_loop(&self, mut rd: OwnedReadHalf, mut rbuf: BytesMut) -> SessionEnd {
+        let chunk = (self.opts.io_buf_size.max(4096) as usize).max(32 * 1024);
+        loop {
+            loop {
+                match proto::parse(&mut rbuf) {
+                    Ok(Some(op)) => {
+                        if let Err(e) = self.process_op(op) {
+                            return SessionEnd::Failed(e);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return SessionEnd::Failed(proto_err(e)),
+                }
+            }
+            if rbuf.capacity() - rbuf.len() < chunk / 2 {
+                rbuf.reserve(chunk);
+            }
+            match rd.read_buf(&mut rbuf).await {
+                Ok(0) => return SessionEnd::Failed(Error::with_text(Status::ConnectionClosed, "connection closed by the server")),
+                Ok(_) => {}
+                Err(e) => return SessionEnd::Failed(io_err(e)),
+            }
+        }
+    }
+
+    async fn write_loop(&self, mut wr: OwnedWriteHalf) -> SessionEnd {
+        let mut spare = BytesMut::with_capacity(64 * 1024);
+        loop {
+            // 0: data taken, 1: wait for work, 2: closing and everything written.
+            let next = {
+                let mut st = self.state.lock();
+                if !st.out.is_empty() {
+                    std::mem::swap(&mut st.out, &mut spare);
+                    st.write_scheduled = true;
+                    0
+                } else if st.closing {
+                    2
+                } else {
+                    st.write_scheduled = false;
+                    1
+                }
+            };
+            if next == 2 {
+                let _ = wr.shutdown().await;
+                return SessionEnd::Closed;
+            }
+            if next == 1 {
+                self.write_notify.notified().await;
+                continue;
+            }
+            self.state_cond.notify_all();
+            let res = if self.opts.write_deadline_ms > 0 {
+                let d = Duration::from_millis(self.opts.write_deadline_ms as u64);
+                match tokio::time::timeout(d, wr.write_all(&spare)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write deadline exceeded")),
+                }
+            } else {
+                wr.write_all(&spare).await
+            };
+            if let Err(e) = res {
+                return SessionEnd::Failed(io_err(e));
+            }
+            if spare.capacity() > 8 * 1024 * 1024 {
+                spare = BytesMut::with_capacity(64 * 1024);
+            } else {
+                spare.clear();
+            }
+        }
+    }
+
+    async fn ping_loop(&self) -> SessionEnd {
+        let ms = self.opts.ping_interval_ms;
+        if ms <= 0 {
+            return std::future::pending().await;
+        }
+        let mut iv = tokio::time::interval(Duration::from_millis(ms as u64));
+        iv.tick().await;
+        loop {
+            iv.tick().await;
+            let mut st = self.state.lock();
+            st.pings_out += 1;
+            if st.pings_out > self.opts.max_pings_out {
+                return SessionEnd::Failed(Error::new(Status::StaleConnection));
+            }
+            st.pongs.push_back(None);
+            st.out.extend_from_slice(proto::PING);
+            let wake = self.schedule_write(&mut st);
+            drop(st);
+            if wake {
+                self.write_notify.notify_one();
+            }
+        }
+    }
+
+    fn process_op(&self, op: ServerOp) -> Result<()> {
+        match op {
+            ServerOp::Msg(frame) => {
+                let sid = frame.sid;
+                let msg = Msg::from_frame(frame);
+                self.in_msgs.fetch_add(1, Ordering::Relaxed);
+                self.in_bytes.fetch_add(msg.wire_len() as u64, Ordering::Relaxed);
+                self.route(msg, sid);
+                Ok(())
+            }
+            ServerOp::Ping => {
+                let mut st = self.state.lock();
+                st.out.extend_from_slice(proto::PONG);
+                let wake = self.schedule_write(&mut st);
+                drop(st);
+                if wake {
+                    self.write_notify.notify_one();
+                }
+                Ok(())
+            }
+            ServerOp::Pong => {
+                let mut st = self.state.lock();
+                st.pings_out = 0;
+                let w = st.pongs.pop_front().flatten();
+                drop(st);
+                if let Some(w) = w {
+                    w.set(Ok(()));
+                }
+                Ok(())
+            }
+            ServerOp::Info(json) => {
+                let info = proto::parse_info(&json).map_err(proto_err)?;
+                self.process_info(info);
+                Ok(())
+            }
+            ServerOp::Ok => Ok(()),
+            ServerOp::Err(text) => self.process_err(&text),
+        }
+    }
+
+    fn process_info(&self, info: ServerInfo) {
+        let mut st = self.state.lock();
+        let discovered = !self.opts.ignore_discovered_servers
+            && !info.connect_urls.is_empty()
+            && st.pool.add_discovered(&info.connect_urls, false);
+        let ldm = info.ldm;
+        // An async INFO may be partial; keep what the first one said about the server.
+        if !info.connect_urls.is_empty() {
+            st.info.connect_urls = info.connect_urls;
+        }
+        st.info.ldm = ldm;
+        drop(st);
+        if discovered {
+            self.post_event(self.opts.discovered_servers_cb.clone());
+        }
+        if ldm {
+            self.post_event(self.opts.lame_duck_cb.clone());
+        }
+    }
+
+    fn process_err(&self, text: &str) -> Result<()> {
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("stale connection") {
+            return Err(Error::new(Status::StaleConnection));
+        }
+        if lower.contains("permissions violation") {
+            self.report_async_error(None, Error::with_text(Status::NotPermitted, format!("nats: {text}")));
+            return Ok(());
+        }
+        let e = server_err(text);
+        if e.status == Status::ConnectionAuthFailed {
+            return Err(e);
+        }
+        // Any other server error closes the connection, as cnats does.
+        self.set_last_error(Error::with_text(Status::Err, format!("nats: {text}")));
+        let me = self.arc();
+        std::thread::spawn(move || me.close());
+        Ok(())
+    }
+
+    /// Hands a received message to its subscription or to the request multiplexer.
+    fn route(&self, msg: Box<Msg>, sid: u64) {
+        if sid == self.resp_sid.load(Ordering::Relaxed) && sid != 0 {
+            self.route_reply(msg);
+            return;
+        }
+        let sub = self.subs.lock().get(&sid).cloned();
+        if let Some(sub) = sub {
+            sub.enqueue(msg);
+        }
+    }
+
+    fn route_reply(&self, mut msg: Box<Msg>) {
+        let waiter = {
+            let mut r = self.resp.lock();
+            let Some(prefix) = &r.prefix else { return };
+            let subj = msg.subject();
+            if subj.len() <= prefix.len() {
+                return;
+            }
+            let token = String::from_utf8_lossy(&subj[prefix.len()..]).into_owned();
+            r.waiters.remove(&token)
+        };
+        if let Some(w) = waiter {
+            if msg.is_no_responders() {
+                w.set(Err(Error::new(Status::NoResponders)));
+            } else {
+                w.set(Ok(msg));
+            }
+        }
+    }
+
+    async fn reconnect(self: &Arc<Self>, cause: Error) -> Result<(TcpStream, BytesMut)> {
+        {
+            let mut st = self.state.lock();
+            st.status = ConnStatus::Reconnecting;
+            st.pings_out = 0;
+            st.write_scheduled = false;
+            for w in st.pongs.drain(..).flatten() {
+                w.set(Err(Error::new(Status::ConnectionDisconnected)));
+            }
+            // Keepalive PINGs and flush PINGs buffered while connected are dropped with
+            // their waiters; only data frames survive in the pending buffer.
+            st.last_err = Some(cause);
+        }
+        if self.opts.fail_requests_on_disconnect {
+            let ws: Vec<_> = self.resp.lock().waiters.drain().map(|(_, w)| w).collect();
+            for w in ws {
+                w.set(Err(Error::new(Status::ConnectionDisconnected)));
+            }
+        }
+        self.post_event(self.opts.disconnected_cb.clone());
+        let wait = Duration::from_millis(self.opts.reconnect_wait_ms.max(0) as u64);
+        let mut passes: i32 = 0;
+        loop {
+            let n = self.state.lock().pool.len();
+            if n == 0 {
+                return Err(Error::new(Status::NoServer));
+            }
+            let start = self.state.lock().cur.map_or(0, |c| (c + 1) % n);
+            let mut tried_any = false;
+            for k in 0..n {
+                let idx = (start + k) % n;
+                let (url, last_attempt) = {
+                    let mut st = self.state.lock();
+                    if st.closing {
+                        return Err(Error::new(Status::ConnectionClosed));
+                    }
+                    let max = self.opts.max_reconnect;
+                    let Some(s) = st.pool.servers.get_mut(idx) else { continue };
+                    if max >= 0 && s.reconnects >= max {
+                        continue;
+                    }
+                    s.reconnects += 1;
+                    let la = s.last_attempt.replace(Instant::now());
+                    (s.url.clone(), la)
+                };
+                tried_any = true;
+                if let Some(la) = last_attempt {
+                    let since = la.elapsed();
+                    if since < wait && self.opts.reconnect_delay_cb.is_none() {
+                        let jitter = if self.opts.reconnect_jitter_ms > 0 {
+                            fastrand::u64(0..=self.opts.reconnect_jitter_ms as u64)
+                        } else {
+                            0
+                        };
+                        let d = wait - since + Duration::from_millis(jitter);
+                        if self.sleep_or_close(d).await {
+                            return Err(Error::new(Status::ConnectionClosed));
+                        }
+                    }
+                }
+                match self.connect_one(&url).await {
+                    Ok((stream, info, rbuf)) => {
+                        if self.state.lock().closing {
+                            return Err(Error::new(Status::ConnectionClosed));
+                        }
+                        self.on_connected(idx, &stream, info, true);
+                        return Ok((stream, rbuf));
+                    }
+                    Err(e) => {
+                        tracing_debug(&format!("reconnect to {} failed: {e}", url.full));
+                        self.state.lock().last_err = Some(e);
+                    }
+                }
+            }
+            if !tried_any {
+                return Err(Error::new(Status::NoServer));
+            }
+            passes += 1;
+            if let Some(cb) = &self.opts.reconnect_delay_cb {
+                let ms = cb(self, passes);
+                if ms > 0 && self.sleep_or_close(Duration::from_millis(ms as u64)).await {
+                    return Err(Error::new(Status::ConnectionClosed));
+                }
+            }
+        }
+    }
+
+    /// Sleeps; returns true if the connection was closed meanwhile.
+    async fn sleep_or_close(&self, d: Duration) -> bool {
+        let closed = self.close_notify.notified();
+        tokio::pin!(closed);
+        closed.as_mut().enable();
+        if self.state.lock().closing {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => self.state.lock().closing,
+            _ = closed => true,
+        }
+    }
+
+    // ----- calls made by users (on their threads) -----
+
+    fn schedule_write(&self, st: &mut State) -> bool {
+        if !st.write_scheduled && st.status != ConnStatus::Reconnecting && st.status != ConnStatus::Connecting {
+            st.write_scheduled = true;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Publishes a message (cnats' natsConnection_Publish family).
+    pub fn publish(&self, subj: &[u8], reply: Option<&[u8]>, hdrs: Option<&[u8]>, data: &[u8]) -> Result<()> {
+        if !subject::valid_publish_subject(subj) {
+            return Err(Error::new(Status::InvalidSubject));
+        }
+        if let Some(r) = reply {
+            if !subject::valid_reply(r) {
+                return Err(Error::with_text(Status::InvalidArg, "invalid reply subject"));
+            }
+        }
+        let hdr_len = hdrs.map_or(0, |h| h.len());
+        let total = hdr_len + data.len();
+        let mut st = self.state.lock();
+        match st.status {
+            ConnStatus::Closed => return Err(Error::new(Status::ConnectionClosed)),
+            _ if st.closing => return Err(Error::new(Status::ConnectionClosed)),
+            _ => {}
+        }
+        if hdr_len > 0 && !st.info.headers {
+            return Err(Error::with_text(Status::NoServerSupport, "the server does not support headers"));
+        }
+        if st.info.max_payload > 0 && total as i64 > st.info.max_payload {
+            return Err(Error::with_text(
+                Status::MaxPayload,
+                format!("Payload {} greater than maximum allowed: {}", total, st.info.max_payload),
+            ));
+        }
+        if st.status == ConnStatus::Reconnecting {
+            let frame = proto::pub_frame_len(subj.len(), reply.map_or(0, |r| r.len()), hdr_len, data.len());
+            if self.opts.reconnect_buf_size >= 0 && st.out.len() + frame > self.opts.reconnect_buf_size as usize {
+                return Err(Error::with_text(Status::InsufficientBuffer, "reconnect buffer is full"));
+            }
+        } else {
+            while st.out.len() >= OUT_HIGH_WATER && st.status == ConnStatus::Connected && !st.closing {
+                self.state_cond.wait_for(&mut st, Duration::from_millis(100));
+            }
+        }
+        proto::encode_pub(&mut st.out, subj, reply, hdrs.filter(|h| !h.is_empty()), data);
+        st.out_msgs += 1;
+        st.out_bytes += total as u64;
+        let wake = self.schedule_write(&mut st);
+        drop(st);
+        if wake {
+            self.write_notify.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Publishes a message object, with its headers.
+    pub fn publish_msg(&self, msg: &Msg) -> Result<()> {
+        let hdrs = msg.encoded_headers();
+        self.publish(msg.subject(), msg.reply(), hdrs.as_deref(), msg.data())
+    }
+
+    /// PING/PONG round trip (cnats' natsConnection_FlushTimeout).
+    pub fn flush_timeout(&self, timeout_ms: i64) -> Result<()> {
+        if timeout_ms <= 0 {
+            return Err(Error::new(Status::InvalidTimeout));
+        }
+        let w: PongWaiter = Arc::new(Waiter::new());
+        {
+            let mut st = self.state.lock();
+            if st.status == ConnStatus::Closed || st.closing {
+                return Err(Error::new(Status::ConnectionClosed));
+            }
+            st.pongs.push_back(Some(w.clone()));
+            st.out.extend_from_slice(proto::PING);
+            let wake = self.schedule_write(&mut st);
+            drop(st);
+            if wake {
+                self.write_notify.notify_one();
+            }
+        }
+        match w.wait(Some(deadline_in(timeout_ms))) {
+            Some(r) => r,
+            None => {
+                let mut st = self.state.lock();
+                for e in st.pongs.iter_mut() {
+                    if e.as_ref().is_some_and(|x| Arc::ptr_eq(x, &w)) {
+                        *e = None;
+                    }
+                }
+                Err(Error::new(Status::Timeout))
+            }
+        }
+    }
+
+    /// Creates a subscription (sync when `handler` is None).
+    pub fn subscribe(
+        &self,
+        subj: &str,
+        queue: Option<&str>,
+        handler: Option<MsgCallback>,
+        timeout_ms: i64,
+    ) -> Result<Arc<Sub>> {
+        if !subject::valid_subscribe_subject(subj.as_bytes()) {
+            return Err(Error::new(Status::InvalidSubject));
+        }
+        if let Some(q) = queue {
+            if !subject::valid_queue(q.as_bytes()) {
+                return Err(Error::new(Status::InvalidQueueName));
+            }
+        }
+        let sid = {
+            let mut st = self.state.lock();
+            self.check_can_subscribe(&st)?;
+            let sid = st.next_sid;
+            st.next_sid += 1;
+            sid
+        };
+        let limits = (self.opts.max_pending_msgs, self.opts.max_pending_bytes);
+        let sub = Sub::new(self.arc(), sid, subj, queue, handler, timeout_ms, limits)?;
+        let mut st = self.state.lock();
+        if let Err(e) = self.check_can_subscribe(&st) {
+            drop(st);
+            sub.close_local(true);
+            return Err(e);
+        }
+        self.subs.lock().insert(sid, sub.clone());
+        let mut wake = false;
+        if st.status != ConnStatus::Reconnecting {
+            proto::encode_sub(&mut st.out, subj.as_bytes(), queue.map(str::as_bytes), sid);
+            wake = self.schedule_write(&mut st);
+        }
+        drop(st);
+        if wake {
+            self.write_notify.notify_one();
+        }
+        sub::arm_timeout(&sub);
+        Ok(sub)
+    }
+
+    fn check_can_subscribe(&self, st: &State) -> Result<()> {
+        if st.status == ConnStatus::Closed || st.closing {
+            return Err(Error::new(Status::ConnectionClosed));
+        }
+        if matches!(st.status, ConnStatus::DrainingSubs | ConnStatus::DrainingPubs) {
+            return Err(Error::new(Status::Draining));
+        }
+        Ok(())
+    }
+
+    /// Unsubscribes now (`max == 0`) or after `max` messages in total.
+    pub fn unsubscribe(&self, sub: &Arc<Sub>, max: u64) -> Result<()> {
+        let mut st = self.state.lock();
+        if st.status == ConnStatus::Closed || st.closing {
+            return Err(Error::new(Status::ConnectionClosed));
+        }
+        let known = self.subs.lock().contains_key(&sub.sid);
+        if !known || !sub.is_valid() {
+            return Err(Error::new(Status::InvalidSubscription));
+        }
+        let mut max = max;
+        if max > 0 && !sub.set_max(max) {
+            max = 0;
+        }
+        if max == 0 {
+            self.remove_sub(sub);
+        }
+        let mut wake = false;
+        if st.status != ConnStatus::Reconnecting {
+            proto::encode_unsub(&mut st.out, sub.sid, (max > 0).then_some(max));
+            wake = self.schedule_write(&mut st);
+        }
+        drop(st);
+        if wake {
+            self.write_notify.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Starts draining one subscription.
+    pub fn drain_sub(&self, sub: &Arc<Sub>, timeout_ms: i64) -> Result<()> {
+        let mut st = self.state.lock();
+        if st.status == ConnStatus::Closed || st.closing {
+            return Err(Error::new(Status::ConnectionClosed));
+        }
+        if matches!(st.status, ConnStatus::DrainingSubs | ConnStatus::DrainingPubs) {
+            return Err(Error::with_text(
+                Status::Draining,
+                "Illegal to drain a subscription while its connection is draining",
+            ));
+        }
+        let known = self.subs.lock().contains_key(&sub.sid);
+        if !known || !sub.is_valid() {
+            return Err(Error::new(Status::InvalidSubscription));
+        }
+        let mut wake = false;
+        if st.status != ConnStatus::Reconnecting {
+            proto::encode_unsub(&mut st.out, sub.sid, None);
+            wake = self.schedule_write(&mut st);
+        }
+        drop(st);
+        if wake {
+            self.write_notify.notify_one();
+        }
+        sub.start_drain(timeout_ms)
+    }
+
+    /// Removes a subscription from the connection and closes it locally.
+    pub(crate) fn remove_sub(&self, sub: &Arc<Sub>) {
+        self.subs.lock().remove(&sub.sid);
+        sub.close_local(false);
+    }
+
+    /// Request/reply over the shared wildcard reply subscription (or old style).
+    pub fn request(&self, subj: &[u8], hdrs: Option<&[u8]>, data: &[u8], timeout_ms: i64) -> Result<Box<Msg>> {
+        if timeout_ms <= 0 {
+            return Err(Error::new(Status::InvalidTimeout));
+        }
+        if self.opts.old_request_style {
+            return self.old_request(subj, hdrs, data, timeout_ms);
+        }
+        let (reply, token, w) = self.register_reply()?;
+        if let Err(e) = self.publish(subj, Some(reply.as_bytes()), hdrs, data) {
+            self.resp.lock().waiters.remove(&token);
+            return Err(e);
+        }
+        match w.wait(Some(deadline_in(timeout_ms))) {
+            Some(r) => r,
+            None => {
+                self.resp.lock().waiters.remove(&token);
+                Err(Error::new(Status::Timeout))
+            }
+        }
+    }
+
+    fn register_reply(&self) -> Result<(String, String, ReplyWaiter)> {
+        let mut r = self.resp.lock();
+        if r.prefix.is_none() {
+            let prefix = format!("{}{}.", self.opts.inbox_prefix, nuid::next_string());
+            let mut st = self.state.lock();
+            self.check_can_subscribe(&st)?;
+            let sid = st.next_sid;
+            st.next_sid += 1;
+            self.resp_sid.store(sid, Ordering::Relaxed);
+            let mut wake = false;
+            if st.status != ConnStatus::Reconnecting {
+                let mut subj = prefix.clone().into_bytes();
+                subj.push(b'*');
+                proto::encode_sub(&mut st.out, &subj, None, sid);
+                wake = self.schedule_write(&mut st);
+            }
+            drop(st);
+            if wake {
+                self.write_notify.notify_one();
+            }
+            r.prefix = Some(prefix);
+        }
+        r.next += 1;
+        let token = base62(r.next);
+        let reply = format!("{}{}", r.prefix.as_deref().unwrap_or_default(), token);
+        let w: ReplyWaiter = Arc::new(Waiter::new());
+        r.waiters.insert(token.clone(), w.clone());
+        Ok((reply, token, w))
+    }
+
+    fn old_request(&self, subj: &[u8], hdrs: Option<&[u8]>, data: &[u8], timeout_ms: i64) -> Result<Box<Msg>> {
+        let inbox = self.new_inbox();
+        let sub = self.subscribe(&inbox, None, None, 0)?;
+        let res = (|| {
+            self.unsubscribe(&sub, 1)?;
+            self.publish(subj, Some(inbox.as_bytes()), hdrs, data)?;
+            sub.next_msg(timeout_ms)
+        })();
+        if sub.is_valid() {
+            let _ = self.unsubscribe(&sub, 0);
+        }
+        res
+    }
+
+    pub fn new_inbox(&self) -> String {
+        format!("{}{}", self.opts.inbox_prefix, nuid::next_string())
+    }
+
+    /// Drains every subscription, then publishes, then closes (cnats' natsConnection_Drain).
+    pub fn drain(&self, timeout_ms: i64) -> Result<()> {
+        let subs: Vec<Arc<Sub>> = {
+            let mut st = self.state.lock();
+            if st.status == ConnStatus::Closed || st.closing {
+                return Err(Error::new(Status::ConnectionClosed));
+            }
+            if st.status == ConnStatus::Reconnecting {
+                return Err(Error::with_text(Status::IllegalState, "cannot drain while reconnecting"));
+            }
+            if matches!(st.status, ConnStatus::DrainingSubs | ConnStatus::DrainingPubs) {
+                return Err(Error::new(Status::Draining));
+            }
+            st.status = ConnStatus::DrainingSubs;
+            let subs: Vec<_> = self.subs.lock().values().cloned().collect();
+            for s in &subs {
+                proto::encode_unsub(&mut st.out, s.sid, None);
+            }
+            let wake = self.schedule_write(&mut st);
+            drop(st);
+            if wake {
+                self.write_notify.notify_one();
+            }
+            subs
+        };
+        for s in &subs {
+            let _ = s.start_drain(timeout_ms);
+        }
+        let me = self.arc();
+        runtime::spawn_thread("nats-drain", move || {
+            let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
+            let mut timed_out = false;
+            for s in &subs {
+                let left = deadline.map_or(0, |d| d.saturating_duration_since(Instant::now()).as_millis() as i64);
+                if deadline.is_some() && left <= 0 {
+                    timed_out = true;
+                    break;
+                }
+                if s.wait_drain(left).is_err() {
+                    timed_out = true;
+                    break;
+                }
+            }
+            {
+                let mut st = me.state.lock();
+                if st.status == ConnStatus::DrainingSubs {
+                    st.status = ConnStatus::DrainingPubs;
+                }
+            }
+            if timed_out {
+                me.report_async_error(None, Error::with_text(Status::Timeout, "Drain timeout"));
+            }
+            let left = deadline.map_or(me.opts.timeout_ms.max(1), |d| {
+                (d.saturating_duration_since(Instant::now()).as_millis() as i64).max(1)
+            });
+            let _ = me.flush_timeout(left);
+            me.close();
+        })
+        .map_err(|e| Error::with_text(Status::SysError, format!("cannot start drain thread: {e}")))?;
+        Ok(())
+    }
+
+    /// Closes the connection: writes what is buffered, stops the I/O task, releases every
+    /// waiter and subscription, and posts the disconnected and closed events.
+    pub fn close(&self) {
+        let (was_io, task) = {
+            let mut st = self.state.lock();
+            if st.status == ConnStatus::Closed || st.closing {
+                return;
+            }
+            st.closing = true;
+            (st.io_running, st.io_task.take())
+        };
+        self.close_notify.notify_waiters();
+        self.write_notify.notify_one();
+        if was_io {
+            let deadline = Instant::now() + CLOSE_FLUSH_WAIT;
+            let mut st = self.state.lock();
+            while st.io_running {
+                if self.state_cond.wait_until(&mut st, deadline).timed_out() {
+                    break;
+                }
+            }
+            let still = st.io_running;
+            drop(st);
+            if still {
+                if let Some(t) = &task {
+                    t.abort();
+                }
+            }
+        }
+        self.finalize_close(true);
+    }
+
+    /// Final state change to CLOSED. Idempotent.
+    fn finalize_close(&self, events: bool) {
+        let (pongs, was_connected) = {
+            let mut st = self.state.lock();
+            if st.status == ConnStatus::Closed {
+                return;
+            }
+            let was = matches!(st.status, ConnStatus::Connected | ConnStatus::DrainingSubs | ConnStatus::DrainingPubs);
+            st.status = ConnStatus::Closed;
+            st.closing = true;
+            st.out = BytesMut::new();
+            let p: Vec<_> = st.pongs.drain(..).flatten().collect();
+            (p, was)
+        };
+        self.state_cond.notify_all();
+        self.close_notify.notify_waiters();
+        for w in pongs {
+            w.set(Err(Error::new(Status::ConnectionClosed)));
+        }
+        let waiters: Vec<_> = self.resp.lock().waiters.drain().map(|(_, w)| w).collect();
+        for w in waiters {
+            w.set(Err(Error::new(Status::ConnectionClosed)));
+        }
+        let subs: Vec<_> = self.subs.lock().drain().map(|(_, s)| s).collect();
+        for s in subs {
+            s.close_local(true);
+        }
+        if events {
+            if was_connected {
+                self.post_event(self.opts.disconnected_cb.clone());
+            }
+            self.post_event(self.opts.closed_cb.clone());
+        }
+    }
+
+    // ----- events and errors -----
+
+    fn post_event(&self, cb: Option<super::options::ConnCallback>) {
+        if let Some(cb) = cb {
+            let me = self.arc();
+            events::post(Box::new(move || cb(&me)));
+        }
+    }
+
+    /// Records an asynchronous error and reports it through the error handler (or cnats'
+    /// default handler, which prints to stderr) on the event thread.
+    pub(crate) fn report_async_error(&self, sub: Option<Arc<Sub>>, err: Error) {
+        let status = err.status;
+        self.set_last_error(err);
+        let me = self.arc();
+        let handler = self.opts.err_handler.clone();
+        events::post(Box::new(move || match handler {
+            Some(h) => h(&me, sub.as_ref(), status),
+            None => me.default_error_handler(sub.as_deref(), status),
+        }));
+    }
+
+    fn default_error_handler(&self, sub: Option<&Sub>, status: Status) {
+        let cid = self.state.lock().info.client_id;
+        let text = match self.last_error() {
+            (_, Some(t)) if !t.is_empty() => t,
+            _ => status.text().to_string(),
+        };
+        match sub {
+            Some(s) => eprintln!("Error {} - {} on connection [{}] on \"{}\"", status as i32, text, cid, s.subject),
+            None => eprintln!("Error {} - {} on connection [{}]", status as i32, text, cid),
+        }
+    }
+
+    pub(crate) fn set_last_error(&self, e: Error) {
+        let mut st = self.state.lock();
+        st.last_err_c = CString::new(e.text.clone().unwrap_or_default().replace('\0', " ")).unwrap_or_default();
+        st.last_err = Some(e);
+    }
+
+    /// The connection's last error status and text (cnats' natsConnection_GetLastError).
+    pub fn last_error(&self) -> (Status, Option<String>) {
+        let st = self.state.lock();
+        match &st.last_err {
+            Some(e) => (e.status, e.text.clone()),
+            None => (Status::Ok, None),
+        }
+    }
+
+    /// Pointer to the last error text, valid until the next error on this connection.
+    pub fn with_last_error_c<R>(&self, f: impl FnOnce(Status, &std::ffi::CStr) -> R) -> R {
+        let st = self.state.lock();
+        let s = st.last_err.as_ref().map_or(Status::Ok, |e| e.status);
+        f(s, &st.last_err_c)
+    }
+
+    // ----- accessors -----
+
+    pub fn status(&self) -> ConnStatus {
+        self.state.lock().status
+    }
+    pub fn is_closed(&self) -> bool {
+        self.status() == ConnStatus::Closed
+    }
+    pub fn is_reconnecting(&self) -> bool {
+        self.status() == ConnStatus::Reconnecting
+    }
+    pub fn is_draining(&self) -> bool {
+        matches!(self.status(), ConnStatus::DrainingSubs | ConnStatus::DrainingPubs)
+    }
+    pub fn buffered(&self) -> usize {
+        self.state.lock().out.len()
+    }
+    pub fn max_payload(&self) -> i64 {
+        self.state.lock().info.max_payload
+    }
+    pub fn stats(&self) -> Stats {
+        let st = self.state.lock();
+        Stats {
+            in_msgs: self.in_msgs.load(Ordering::Relaxed),
+            in_bytes: self.in_bytes.load(Ordering::Relaxed),
+            out_msgs: st.out_msgs,
+            out_bytes: st.out_bytes,
+            reconnects: st.reconnects,
+        }
+    }
+    /// The URL of the server we are connected to, if connected.
+    pub fn connected_url(&self) -> Option<String> {
+        let st = self.state.lock();
+        if st.status != ConnStatus::Connected && !matches!(st.status, ConnStatus::DrainingSubs | ConnStatus::DrainingPubs) {
+            return None;
+        }
+        st.cur.and_then(|i| st.pool.servers.get(i)).map(|s| s.url.full.clone())
+    }
+    pub fn connected_server_id(&self) -> Option<String> {
+        let st = self.state.lock();
+        if st.status != ConnStatus::Connected && !matches!(st.status, ConnStatus::DrainingSubs | ConnStatus::DrainingPubs) {
+            return None;
+        }
+        Some(st.info.server_id.clone())
+    }
+    pub fn servers(&self, implicit_only: bool) -> Vec<String> {
+        self.state.lock().pool.urls(implicit_only)
+    }
+    pub fn client_id(&self) -> Result<u64> {
+        let st = self.state.lock();
+        if st.status == ConnStatus::Closed {
+            return Err(Error::new(Status::ConnectionClosed));
+        }
+        if st.info.client_id == 0 {
+            return Err(Error::new(Status::NoServerSupport));
+        }
+        Ok(st.info.client_id)
+    }
+    pub fn client_ip(&self) -> Result<String> {
+        let st = self.state.lock();
+        if st.status == ConnStatus::Closed {
+            return Err(Error::new(Status::ConnectionClosed));
+        }
+        if st.info.client_ip.is_empty() {
+            Err(Error::new(Status::NoServerSupport))
+        } else {
+            Ok(st.info.client_ip.clone())
+        }
+    }
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        let st = self.state.lock();
+        match st.status {
+            ConnStatus::Closed => Err(Error::new(Status::ConnectionClosed)),
+            ConnStatus::Connected | ConnStatus::DrainingSubs | ConnStatus::DrainingPubs => {
+                st.local_addr.ok_or_else(|| Error::new(Status::ConnectionDisconnected))
+            }
+            _ => Err(Error::new(Status::ConnectionDisconnected)),
+        }
+    }
+    pub fn header_support(&self) -> Result<()> {
+        let st = self.state.lock();
+        if st.status == ConnStatus::Closed {
+            return Err(Error::new(Status::ConnectionClosed));
+        }
+        if st.info.headers {
+            Ok(())
+        } else {
+            Err(Error::new(Status::NoServerSupport))
+        }
+    }
+    /// Round trip time of one PING/PONG, in nanoseconds.
+    pub fn rtt(&self) -> Result<i64> {
+        if self.is_reconnecting() {
+            return Err(Error::new(Status::ConnectionDisconnected));
+        }
+        let start = Instant::now();
+        self.flush_timeout(self.opts.timeout_ms.max(1))?;
+        Ok(start.elapsed().as_nanos() as i64)
+    }
+}
+
+fn base62(mut n: u64) -> String {
+    const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut v = Vec::with_capacity(11);
+    loop {
+        v.push(A[(n % 62) as usize]);
+        n /= 62;
+        if n == 0 {
+            break;
+        }
+    }
+    v.reverse();
+    String::from_utf8(v).unwrap_or_default()
+}
+
+async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<()> {
+    buf.reserve(4096);
+    match stream.read_buf(buf).await {
+        Ok(0) => Err(Error::with_text(Status::ConnectionClosed, "connection closed by the server during handshake")),
+        Ok(_) => Ok(()),
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+async fn tcp_connect(url: &ServerUrl, _timeout: Duration, order: i32) -> Result<TcpStream> {
+    let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host(url.host_port())
+        .await
+        .map_err(|e| Error::with_text(Status::AddressMissing, format!("cannot resolve {}: {e}", url.host)))?
+        .collect();
+    match order {
+        4 => addrs.retain(|a| a.is_ipv4()),
+        6 => addrs.retain(|a| a.is_ipv6()),
+        46 => addrs.sort_by_key(|a| a.is_ipv6()),
+        64 => addrs.sort_by_key(|a| a.is_ipv4()),
+        _ => {}
+    }
+    let mut last = Error::new(Status::NoServer);
+    for a in addrs {
+        match TcpStream::connect(a).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Error::with_text(Status::NoServer, format!("connect to {a} failed: {e}")),
+        }
+    }
+    Err(last)
+}
+
+fn io_err(e: std::io::Error) -> Error {
+    Error::with_text(Status::IoError, e.to_string())
+}
+
+fn proto_err(e: proto::ProtoError) -> Error {
+    Error::with_text(Status::ProtocolError, e.to_string())
+}
+
+/// Maps a -ERR text to cnats' status.
+fn server_err(text: &str) -> Error {
+    let lower = text.to_ascii_lowercase();
+    let status = if lower.contains("authorization violation")
+        || lower.contains("authentication")
+        || lower.contains("user authentication expired")
+        || lower.contains("account authentication expired")
+    {
+        Status::ConnectionAuthFailed
+    } else if lower.contains("permissions violation") {
+        Status::NotPermitted
+    } else if lower.contains("secure connection") && lower.contains("required") {
+        Status::SecureConnectionRequired
+    } else if lower.contains("stale connection") {
+        Status::StaleConnection
+    } else {
+        Status::Err
+    };
+    Error::with_text(status, format!("nats: {text}"))
+}
+
+fn tracing_debug(_s: &str) {}

@@ -1,0 +1,15 @@
+//! Pure Rust core: no C types, no raw pointers, no `#[no_mangle]`.
+
+pub mod headers;
+pub mod nuid;
+pub mod proto;
+pub mod subject;
+pub mod conn;
+pub mod events;
+pub mod msg;
+pub mod options;
+pub mod runtime;
+pub mod server_pool;
+pub mod status;
+pub mod sub;
+pub mod sync;

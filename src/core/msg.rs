@@ -1,0 +1,185 @@
+//! Messages: received ones point into the frame the parser split off the read buffer
+//! (one allocation per message: the `Box<Msg>`); user-created ones own a small buffer laid
+//! out the same way. Subject, reply and data are NUL-terminated in place.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::headers::Headers;
+use super::proto::MsgFrame;
+
+type Range = (u32, u32);
+
+pub struct Msg {
+    buf: Bytes,
+    subject: Range,
+    reply: Option<Range>,
+    hdr: Range,
+    data: Range,
+    /// Headers once parsed or set by the user; when `None` the raw block in `buf` is current.
+    headers: Option<Headers>,
+    /// True once `headers` differs from the raw block (set by the user).
+    headers_modified: bool,
+    /// Opaque per-message state owned by the FFI layer (C views of the headers).
+    pub ffi_cache: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Msg")
+            .field("subject", &String::from_utf8_lossy(self.subject()))
+            .field("reply", &self.reply().map(String::from_utf8_lossy))
+            .field("len", &self.data().len())
+            .finish()
+    }
+}
+
+impl Msg {
+    /// A message received from the server.
+    pub fn from_frame(f: MsgFrame) -> Box<Msg> {
+        Box::new(Msg {
+            buf: f.buf,
+            subject: f.subject,
+            reply: f.reply,
+            hdr: f.hdr,
+            data: f.data,
+            headers: None,
+            headers_modified: false,
+            ffi_cache: None,
+        })
+    }
+
+    /// A message built by the user (or by the library for a request).
+    pub fn new(subject: &[u8], reply: Option<&[u8]>, data: &[u8]) -> Box<Msg> {
+        let rlen = reply.map_or(0, |r| r.len() + 1);
+        let mut b = BytesMut::with_capacity(subject.len() + 1 + rlen + data.len() + 1);
+        b.put_slice(subject);
+        b.put_u8(0);
+        let subject_r = (0, subject.len() as u32);
+        let reply_r = reply.map(|r| {
+            let start = b.len() as u32;
+            b.put_slice(r);
+            b.put_u8(0);
+            (start, start + r.len() as u32)
+        });
+        let start = b.len() as u32;
+        b.put_slice(data);
+        b.put_u8(0);
+        let data_r = (start, start + data.len() as u32);
+        Box::new(Msg {
+            buf: b.freeze(),
+            subject: subject_r,
+            reply: reply_r,
+            hdr: (start, start),
+            data: data_r,
+            headers: None,
+            headers_modified: false,
+            ffi_cache: None,
+        })
+    }
+
+    #[inline]
+    fn slice(&self, r: Range) -> &[u8] {
+        &self.buf[r.0 as usize..r.1 as usize]
+    }
+
+    pub fn subject(&self) -> &[u8] {
+        self.slice(self.subject)
+    }
+    /// Pointer to the NUL-terminated subject.
+    pub fn subject_ptr(&self) -> *const u8 {
+        self.buf[self.subject.0 as usize..].as_ptr()
+    }
+    pub fn reply(&self) -> Option<&[u8]> {
+        self.reply.map(|r| self.slice(r))
+    }
+    pub fn reply_ptr(&self) -> Option<*const u8> {
+        self.reply.map(|r| self.buf[r.0 as usize..].as_ptr())
+    }
+    pub fn data(&self) -> &[u8] {
+        self.slice(self.data)
+    }
+    /// Pointer to the data, which is followed by a NUL byte.
+    pub fn data_ptr(&self) -> *const u8 {
+        self.buf[self.data.0 as usize..].as_ptr()
+    }
+    /// Header bytes plus data bytes, as counted for pending-bytes limits and statistics.
+    pub fn wire_len(&self) -> usize {
+        (self.hdr.1 - self.hdr.0) as usize + (self.data.1 - self.data.0) as usize
+    }
+    pub fn raw_headers(&self) -> &[u8] {
+        self.slice(self.hdr)
+    }
+    pub fn has_headers(&self) -> bool {
+        match &self.headers {
+            Some(h) => !h.is_empty() || h.status().is_some(),
+            None => self.hdr.1 > self.hdr.0,
+        }
+    }
+
+    /// The headers, parsed on first use. A malformed block reads as no headers.
+    pub fn headers(&mut self) -> Option<&Headers> {
+        if self.headers.is_none() && self.hdr.1 > self.hdr.0 {
+            self.headers = Headers::parse(self.raw_headers()).ok();
+        }
+        self.headers.as_ref()
+    }
+
+    /// Mutable headers, created empty when the message has none.
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        self.headers();
+        self.headers_modified = true;
+        self.ffi_cache = None;
+        self.headers.get_or_insert_with(Headers::new)
+    }
+
+    /// Encoded header block to publish with, if any.
+    pub fn encoded_headers(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        if self.headers_modified {
+            let h = self.headers.as_ref()?;
+            if h.is_empty() && h.status().is_none() {
+                return None;
+            }
+            let mut v = Vec::with_capacity(h.encoded_len());
+            h.encode(&mut v);
+            Some(std::borrow::Cow::Owned(v))
+        } else if self.hdr.1 > self.hdr.0 {
+            Some(std::borrow::Cow::Borrowed(self.raw_headers()))
+        } else {
+            None
+        }
+    }
+
+    /// cnats: a reply with status 503 and no data means no responders.
+    pub fn is_no_responders(&mut self) -> bool {
+        self.data.1 == self.data.0 && self.headers().and_then(|h| h.status()) == Some(503)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_message_is_nul_terminated() {
+        let m = Msg::new(b"foo", Some(b"bar"), b"hello");
+        assert_eq!(m.subject(), b"foo");
+        assert_eq!(m.reply(), Some(&b"bar"[..]));
+        assert_eq!(m.data(), b"hello");
+        // SAFETY: the pointers point into m.buf, which holds a NUL after each part.
+        unsafe {
+            assert_eq!(*m.subject_ptr().add(3), 0);
+            assert_eq!(*m.reply_ptr().unwrap().add(3), 0);
+            assert_eq!(*m.data_ptr().add(5), 0);
+        }
+        assert!(!m.has_headers());
+    }
+
+    #[test]
+    fn headers_set_then_encoded() {
+        let mut m = Msg::new(b"foo", None, b"");
+        m.headers_mut().set("A", "1");
+        assert!(m.has_headers());
+        let enc = m.encoded_headers().unwrap();
+        assert!(enc.starts_with(b"NATS/1.0\r\n"));
+    }
+}

@@ -1,0 +1,324 @@
+//! Client -> server protocol encoder.
+//!
+//! Everything is appended straight to the caller's `BytesMut`, with the
+//! exact size reserved up front and integers formatted on the stack.
+
+use bytes::BytesMut;
+
+/// `PING` operation.
+pub const PING: &[u8] = b"PING\r\n";
+/// `PONG` operation.
+pub const PONG: &[u8] = b"PONG\r\n";
+
+const CRLF: &[u8] = b"\r\n";
+
+/// Pairs of decimal digits "00".."99", for formatting two digits at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Number of decimal digits of `n`.
+#[inline]
+pub fn dec_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 10_000 {
+        n /= 10_000;
+        len += 4;
+    }
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
+}
+
+/// Append `n` in decimal.
+#[inline]
+fn put_dec(out: &mut BytesMut, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    }
+    if n >= 10 {
+        let d = n as usize * 2;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        tmp[i] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
+/// Exact size of the frame written by [`encode_pub`] for these lengths
+/// (`reply_len == 0`: no reply; `hdr_len == 0`: `PUB`, else `HPUB`).
+pub fn pub_frame_len(
+    subject_len: usize,
+    reply_len: usize,
+    hdr_len: usize,
+    payload_len: usize,
+) -> usize {
+    let reply = if reply_len > 0 { reply_len + 1 } else { 0 };
+    if hdr_len > 0 {
+        let total = hdr_len + payload_len;
+        // "HPUB " subj " " [reply " "] hdr " " total CRLF hdrs payload CRLF
+        5 + subject_len
+            + 1
+            + reply
+            + dec_len(hdr_len as u64)
+            + 1
+            + dec_len(total as u64)
+            + 2
+            + total
+            + 2
+    } else {
+        // "PUB " subj " " [reply " "] size CRLF payload CRLF
+        4 + subject_len + 1 + reply + dec_len(payload_len as u64) + 2 + payload_len + 2
+    }
+}
+
+/// Append `PUB <subject> [reply] <#bytes>\r\n<payload>\r\n`, or, when
+/// `headers` is present and non-empty,
+/// `HPUB <subject> [reply] <#hdr bytes> <#total bytes>\r\n<headers><payload>\r\n`.
+/// An empty reply is treated as no reply.
+pub fn encode_pub(
+    out: &mut BytesMut,
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    headers: Option<&[u8]>,
+    payload: &[u8],
+) {
+    let reply = reply.filter(|r| !r.is_empty());
+    let headers = headers.filter(|h| !h.is_empty());
+    let hdr_len = headers.map_or(0, <[u8]>::len);
+    out.reserve(pub_frame_len(
+        subject.len(),
+        reply.map_or(0, <[u8]>::len),
+        hdr_len,
+        payload.len(),
+    ));
+    out.extend_from_slice(if headers.is_some() { b"HPUB " } else { b"PUB " });
+    out.extend_from_slice(subject);
+    out.extend_from_slice(b" ");
+    if let Some(r) = reply {
+        out.extend_from_slice(r);
+        out.extend_from_slice(b" ");
+    }
+    if let Some(h) = headers {
+        put_dec(out, h.len() as u64);
+        out.extend_from_slice(b" ");
+    }
+    put_dec(out, (hdr_len + payload.len()) as u64);
+    out.extend_from_slice(CRLF);
+    if let Some(h) = headers {
+        out.extend_from_slice(h);
+    }
+    out.extend_from_slice(payload);
+    out.extend_from_slice(CRLF);
+}
+
+/// Append `SUB <subject> [queue] <sid>\r\n`. An empty queue is treated as
+/// no queue.
+pub fn encode_sub(out: &mut BytesMut, subject: &[u8], queue: Option<&[u8]>, sid: u64) {
+    let queue = queue.filter(|q| !q.is_empty());
+    out.reserve(4 + subject.len() + 1 + queue.map_or(0, |q| q.len() + 1) + dec_len(sid) + 2);
+    out.extend_from_slice(b"SUB ");
+    out.extend_from_slice(subject);
+    out.extend_from_slice(b" ");
+    if let Some(q) = queue {
+        out.extend_from_slice(q);
+        out.extend_from_slice(b" ");
+    }
+    put_dec(out, sid);
+    out.extend_from_slice(CRLF);
+}
+
+/// Append `UNSUB <sid> [max]\r\n`. Like cnats, a max of 0 means "no max".
+pub fn encode_unsub(out: &mut BytesMut, sid: u64, max: Option<u64>) {
+    let max = max.filter(|&m| m > 0);
+    out.reserve(6 + dec_len(sid) + max.map_or(0, |m| dec_len(m) + 1) + 2);
+    out.extend_from_slice(b"UNSUB ");
+    put_dec(out, sid);
+    if let Some(m) = max {
+        out.extend_from_slice(b" ");
+        put_dec(out, m);
+    }
+    out.extend_from_slice(CRLF);
+}
+
+/// Append `CONNECT <json>\r\n`.
+pub fn encode_connect(out: &mut BytesMut, json: &[u8]) {
+    out.reserve(8 + json.len() + 2);
+    out.extend_from_slice(b"CONNECT ");
+    out.extend_from_slice(json);
+    out.extend_from_slice(CRLF);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::{parse, ServerOp};
+    use super::*;
+
+    fn enc_pub(s: &[u8], r: Option<&[u8]>, h: Option<&[u8]>, p: &[u8]) -> BytesMut {
+        let mut out = BytesMut::new();
+        encode_pub(&mut out, s, r, h, p);
+        let rl = r.map_or(0, <[u8]>::len);
+        let hl = h.map_or(0, <[u8]>::len);
+        assert_eq!(out.len(), pub_frame_len(s.len(), rl, hl, p.len()));
+        out
+    }
+
+    #[test]
+    fn decimal_formatting() {
+        for n in [
+            0u64,
+            1,
+            9,
+            10,
+            11,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            12345,
+            99999,
+            100000,
+            1 << 32,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut b = BytesMut::new();
+            put_dec(&mut b, n);
+            assert_eq!(&b[..], n.to_string().as_bytes());
+            assert_eq!(dec_len(n), n.to_string().len());
+        }
+        for n in 0..100_000u64 {
+            let mut b = BytesMut::new();
+            put_dec(&mut b, n);
+            assert_eq!(&b[..], n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn pub_exact_bytes() {
+        assert_eq!(
+            &enc_pub(b"foo", None, None, b"hello")[..],
+            b"PUB foo 5\r\nhello\r\n"
+        );
+        assert_eq!(
+            &enc_pub(b"foo", Some(b"bar"), None, b"hi")[..],
+            b"PUB foo bar 2\r\nhi\r\n"
+        );
+        assert_eq!(
+            &enc_pub(b"foo", Some(b""), None, b"")[..],
+            b"PUB foo 0\r\n\r\n"
+        );
+        assert_eq!(
+            &enc_pub(b"foo", None, Some(b""), b"x")[..],
+            b"PUB foo 1\r\nx\r\n"
+        );
+        let h = b"NATS/1.0\r\nA: B\r\n\r\n";
+        assert_eq!(
+            &enc_pub(b"foo", Some(b"_INBOX.1"), Some(h), b"data")[..],
+            &b"HPUB foo _INBOX.1 18 22\r\nNATS/1.0\r\nA: B\r\n\r\ndata\r\n"[..]
+        );
+        assert_eq!(
+            &enc_pub(b"foo", None, Some(h), b"")[..],
+            &b"HPUB foo 18 18\r\nNATS/1.0\r\nA: B\r\n\r\n\r\n"[..]
+        );
+    }
+
+    #[test]
+    fn pub_appends() {
+        let mut out = BytesMut::from(&b"PING\r\n"[..]);
+        encode_pub(&mut out, b"a", None, None, b"b");
+        assert_eq!(&out[..], b"PING\r\nPUB a 1\r\nb\r\n");
+    }
+
+    #[test]
+    fn pub_round_trip_through_parser() {
+        // Rewrite "PUB s [r] ..." as "MSG s <sid> [r] ..." and parse it back.
+        let h = b"NATS/1.0\r\nK: V\r\n\r\n";
+        type Case<'a> = (&'a [u8], Option<&'a [u8]>, Option<&'a [u8]>, &'a [u8]);
+        let cases: [Case; 4] = [
+            (b"foo.bar", None, None, b"payload"),
+            (b"foo", Some(b"reply.to"), None, b""),
+            (b"foo", Some(b"r"), Some(h), b"data\r\nmore"),
+            (b"x", None, Some(h), b""),
+        ];
+        for (s, r, hd, p) in cases {
+            let out = enc_pub(s, r, hd, p);
+            let (op_len, msg_op): (usize, &[u8]) = if out.starts_with(b"HPUB ") {
+                (5, b"HMSG ")
+            } else {
+                (4, b"MSG ")
+            };
+            let mut wire = msg_op.to_vec();
+            wire.extend_from_slice(s);
+            wire.extend_from_slice(b" 42");
+            wire.extend_from_slice(&out[op_len + s.len()..]);
+            let mut buf = BytesMut::from(&wire[..]);
+            let Some(ServerOp::Msg(m)) = parse(&mut buf).unwrap() else {
+                panic!()
+            };
+            assert!(buf.is_empty());
+            assert_eq!(m.sid, 42);
+            assert_eq!(m.subject(), s);
+            assert_eq!(m.reply(), r);
+            assert_eq!(m.headers(), hd.unwrap_or(b""));
+            assert_eq!(m.data(), p);
+        }
+    }
+
+    #[test]
+    fn sub_unsub_connect_ping_pong() {
+        let mut out = BytesMut::new();
+        encode_sub(&mut out, b"foo.*", None, 1);
+        assert_eq!(&out[..], b"SUB foo.* 1\r\n");
+        out.clear();
+        encode_sub(&mut out, b"foo", Some(b"workers"), 18446744073709551615);
+        assert_eq!(&out[..], b"SUB foo workers 18446744073709551615\r\n");
+        out.clear();
+        encode_sub(&mut out, b"foo", Some(b""), 7);
+        assert_eq!(&out[..], b"SUB foo 7\r\n");
+        out.clear();
+        encode_unsub(&mut out, 3, None);
+        assert_eq!(&out[..], b"UNSUB 3\r\n");
+        out.clear();
+        encode_unsub(&mut out, 3, Some(10));
+        assert_eq!(&out[..], b"UNSUB 3 10\r\n");
+        out.clear();
+        encode_unsub(&mut out, 3, Some(0));
+        assert_eq!(&out[..], b"UNSUB 3\r\n");
+        out.clear();
+        encode_connect(&mut out, b"{\"verbose\":false}");
+        assert_eq!(&out[..], b"CONNECT {\"verbose\":false}\r\n");
+        assert_eq!(PING, b"PING\r\n");
+        assert_eq!(PONG, b"PONG\r\n");
+    }
+
+    #[test]
+    fn frame_len_matches_for_many_sizes() {
+        for sl in [1usize, 5, 100] {
+            for rl in [0usize, 1, 30] {
+                for hl in [0usize, 12, 999, 1000] {
+                    for pl in [0usize, 9, 10, 99_999, 100_000] {
+                        let s = vec![b's'; sl];
+                        let r = vec![b'r'; rl];
+                        let h = vec![b'h'; hl];
+                        let p = vec![b'p'; pl];
+                        enc_pub(&s, Some(&r), Some(&h), &p);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,538 @@
+//! Subscriptions, their pending queues and limits, and message delivery threads.
+//!
+//! A synchronous subscription keeps its messages in its own queue for `next_msg`. An
+//! asynchronous one hands each message to a [`Dispatcher`]: its own thread by default, or a
+//! thread of the shared pool when global delivery is chosen. A dispatcher calls the user's
+//! handler for one message at a time per subscription, in arrival order, never under a lock.
+
+use std::collections::VecDeque;
+use std::ffi::CString;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use once_cell::sync::Lazy;
+use parking_lot::{Condvar, Mutex};
+
+use super::conn::Conn;
+use super::msg::Msg;
+use super::runtime;
+use super::status::{Error, Result, Status};
+
+/// Message handler: connection, subscription, and the message (`None` when a subscription
+/// created with a timeout saw no message in time). Runs on the subscription's dispatcher.
+pub type MsgCallback = Arc<dyn Fn(&Arc<Conn>, &Arc<Sub>, Option<Box<Msg>>) + Send + Sync>;
+/// Called once, after the last message callback, when an async subscription is done.
+pub type CompleteCallback = Box<dyn FnOnce() + Send>;
+
+pub struct Sub {
+    pub sid: u64,
+    pub subject: String,
+    pub subject_c: CString,
+    pub queue: Option<String>,
+    pub conn: Arc<Conn>,
+    handler: Option<MsgCallback>,
+    dispatcher: Option<Arc<Dispatcher>>,
+    /// Subscribe-with-timeout: idle time after which the handler gets `None` (ms, 0 = none).
+    pub timeout_ms: i64,
+    pub(crate) state: Mutex<SubState>,
+    pub(crate) cond: Condvar,
+}
+
+pub struct SubState {
+    msgs: VecDeque<Box<Msg>>,
+    pub pending_msgs: i32,
+    pub pending_bytes: i64,
+    pub limit_msgs: i32,
+    pub limit_bytes: i64,
+    pub max_pending_msgs: i32,
+    pub max_pending_bytes: i64,
+    pub delivered: u64,
+    pub dropped: i64,
+    /// Auto-unsubscribe limit (0: none).
+    pub max: u64,
+    pub closed: bool,
+    pub conn_closed: bool,
+    slow: bool,
+    in_callback: bool,
+    pub draining: bool,
+    pub drain_done: bool,
+    pub drain_status: Status,
+    on_complete: Option<CompleteCallback>,
+}
+
+impl Sub {
+    pub(crate) fn new(
+        conn: Arc<Conn>,
+        sid: u64,
+        subject: &str,
+        queue: Option<&str>,
+        handler: Option<MsgCallback>,
+        timeout_ms: i64,
+        limits: (i32, i64),
+    ) -> Result<Arc<Sub>> {
+        let subject_c = CString::new(subject).map_err(|_| Error::new(Status::InvalidSubject))?;
+        let dispatcher = match &handler {
+            None => None,
+            Some(_) if conn.opts.global_delivery && timeout_ms <= 0 => Some(pool_dispatcher()?),
+            Some(_) => Some(Dispatcher::start_dedicated()?),
+        };
+        Ok(Arc::new(Sub {
+            sid,
+            subject: subject.to_string(),
+            subject_c,
+            queue: queue.map(str::to_string),
+            conn,
+            handler,
+            dispatcher,
+            timeout_ms,
+            state: Mutex::new(SubState {
+                msgs: VecDeque::new(),
+                pending_msgs: 0,
+                pending_bytes: 0,
+                limit_msgs: limits.0,
+                limit_bytes: limits.1,
+                max_pending_msgs: 0,
+                max_pending_bytes: 0,
+                delivered: 0,
+                dropped: 0,
+                max: 0,
+                closed: false,
+                conn_closed: false,
+                slow: false,
+                in_callback: false,
+                draining: false,
+                drain_done: false,
+                drain_status: Status::Ok,
+                on_complete: None,
+            }),
+            cond: Condvar::new(),
+        }))
+    }
+
+    pub fn is_async(&self) -> bool {
+        self.handler.is_some()
+    }
+
+    /// Queues a message received for this subscription, enforcing the pending limits.
+    /// Called by the connection's reader only, so per-subscription order is kept.
+    pub(crate) fn enqueue(self: &Arc<Sub>, msg: Box<Msg>) {
+        let len = msg.wire_len() as i64;
+        let mut st = self.state.lock();
+        if st.closed {
+            return;
+        }
+        let over_msgs = st.limit_msgs > 0 && st.pending_msgs >= st.limit_msgs;
+        let over_bytes = st.limit_bytes > 0 && st.pending_bytes + len > st.limit_bytes;
+        if over_msgs || over_bytes {
+            st.dropped += 1;
+            let first = !st.slow;
+            st.slow = true;
+            drop(st);
+            if first {
+                self.conn.report_async_error(Some(self.clone()), Error::new(Status::SlowConsumer));
+            }
+            return;
+        }
+        st.slow = false;
+        st.pending_msgs += 1;
+        st.pending_bytes += len;
+        st.max_pending_msgs = st.max_pending_msgs.max(st.pending_msgs);
+        st.max_pending_bytes = st.max_pending_bytes.max(st.pending_bytes);
+        match &self.dispatcher {
+            None => {
+                st.msgs.push_back(msg);
+                drop(st);
+                self.cond.notify_all();
+            }
+            Some(d) => {
+                drop(st);
+                d.push(Item::Msg(self.clone(), msg));
+            }
+        }
+    }
+
+    /// Next message of a synchronous subscription (cnats' `natsSubscription_NextMsg`).
+    pub fn next_msg(self: &Arc<Sub>, timeout_ms: i64) -> Result<Box<Msg>> {
+        let mut st = self.state.lock();
+        if st.conn_closed {
+            return Err(Status::ConnectionClosed.into());
+        }
+        if st.closed {
+            let s = if st.max > 0 && st.delivered >= st.max { Status::MaxDeliveredMsgs } else { Status::InvalidSubscription };
+            return Err(s.into());
+        }
+        if self.handler.is_some() {
+            return Err(Error::with_text(Status::IllegalState, "cannot call NextMsg on an asynchronous subscription"));
+        }
+        if st.slow {
+            st.slow = false;
+            return Err(Status::SlowConsumer.into());
+        }
+        if timeout_ms > 0 {
+            let deadline = Instant::now() + Duration::from_millis(timeout_ms as u64);
+            while st.msgs.is_empty() && !st.closed && !st.draining {
+                if self.cond.wait_until(&mut st, deadline).timed_out() {
+                    break;
+                }
+            }
+            if st.conn_closed {
+                return Err(Status::ConnectionClosed.into());
+            }
+            if st.closed {
+                return Err(Status::InvalidSubscription.into());
+            }
+        }
+        let Some(mut msg) = st.msgs.pop_front() else {
+            return Err(Status::Timeout.into());
+        };
+        st.pending_msgs -= 1;
+        st.pending_bytes -= msg.wire_len() as i64;
+        st.delivered += 1;
+        let mut remove = false;
+        let mut result = Ok(());
+        if st.max > 0 {
+            if st.delivered > st.max {
+                result = Err(Error::new(Status::MaxDeliveredMsgs));
+            } else if st.delivered == st.max {
+                remove = true;
+            }
+        }
+        let drained = st.draining && st.msgs.is_empty();
+        drop(st);
+        self.cond.notify_all();
+        if remove {
+            self.conn.remove_sub(self);
+        } else if drained {
+            self.finish_drain(Status::Ok);
+        }
+        result?;
+        if msg.is_no_responders() {
+            return Err(Status::NoResponders.into());
+        }
+        Ok(msg)
+    }
+
+    /// Marks the subscription closed and lets its dispatcher finish. Idempotent.
+    pub(crate) fn close_local(self: &Arc<Sub>, conn_closed: bool) {
+        let mut st = self.state.lock();
+        if conn_closed {
+            st.conn_closed = true;
+        }
+        if st.closed {
+            drop(st);
+            self.cond.notify_all();
+            return;
+        }
+        st.closed = true;
+        if !self.is_async() {
+            // Messages left in a closed sync subscription are released now.
+            st.msgs.clear();
+            st.pending_msgs = 0;
+            st.pending_bytes = 0;
+        }
+        drop(st);
+        self.cond.notify_all();
+        if let Some(d) = &self.dispatcher {
+            d.push(Item::Close(self.clone()));
+        }
+    }
+
+    /// Sets an auto-unsubscribe maximum; returns false if already delivered that many.
+    pub(crate) fn set_max(&self, max: u64) -> bool {
+        let mut st = self.state.lock();
+        if st.delivered >= max {
+            return false;
+        }
+        st.max = max;
+        true
+    }
+
+    pub fn is_valid(&self) -> bool {
+        !self.state.lock().closed
+    }
+
+    pub fn set_on_complete(&self, cb: Option<CompleteCallback>) -> Result<()> {
+        let mut st = self.state.lock();
+        if st.closed || !self.is_async() {
+            return Err(Status::InvalidSubscription.into());
+        }
+        st.on_complete = cb;
+        Ok(())
+    }
+
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut SubState) -> R) -> Result<R> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(Status::InvalidSubscription.into());
+        }
+        Ok(f(&mut st))
+    }
+
+    /// Starts draining: the caller has sent UNSUB; a library thread flushes, waits until
+    /// everything already received has been delivered, then closes the subscription.
+    pub(crate) fn start_drain(self: &Arc<Sub>, timeout_ms: i64) -> Result<()> {
+        {
+            let mut st = self.state.lock();
+            if st.closed {
+                return Err(Status::InvalidSubscription.into());
+            }
+            if st.draining {
+                return Ok(());
+            }
+            st.draining = true;
+        }
+        self.cond.notify_all();
+        let sub = self.clone();
+        runtime::spawn_thread("nats-drain", move || {
+            let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
+            let flush_ms = deadline.map_or(60_000, |d| d.saturating_duration_since(Instant::now()).as_millis() as i64);
+            let _ = sub.conn.flush_timeout(flush_ms.max(1));
+            let mut st = sub.state.lock();
+            let mut status = Status::Ok;
+            while !(st.closed || (st.pending_msgs == 0 && !st.in_callback)) {
+                match deadline {
+                    Some(d) => {
+                        if sub.cond.wait_until(&mut st, d).timed_out() {
+                            status = Status::Timeout;
+                            break;
+                        }
+                    }
+                    None => sub.cond.wait(&mut st),
+                }
+            }
+            if st.conn_closed && !st.drain_done {
+                status = Status::ConnectionClosed;
+            }
+            drop(st);
+            sub.finish_drain(status);
+        })
+        .map_err(|e| Error::with_text(Status::SysError, format!("cannot start drain thread: {e}")))?;
+        Ok(())
+    }
+
+    pub(crate) fn finish_drain(self: &Arc<Sub>, status: Status) {
+        {
+            let mut st = self.state.lock();
+            if st.drain_done {
+                return;
+            }
+            st.drain_done = true;
+            st.drain_status = status;
+        }
+        self.conn.remove_sub(self);
+        self.cond.notify_all();
+    }
+
+    pub fn wait_drain(&self, timeout_ms: i64) -> Result<()> {
+        let mut st = self.state.lock();
+        if !st.draining {
+            return Err(Error::with_text(Status::IllegalState, "Subscription not in draining mode"));
+        }
+        let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
+        while !st.drain_done {
+            match deadline {
+                Some(d) => {
+                    if self.cond.wait_until(&mut st, d).timed_out() {
+                        return Err(Status::Timeout.into());
+                    }
+                }
+                None => self.cond.wait(&mut st),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn drain_completion_status(&self) -> Status {
+        let st = self.state.lock();
+        if !st.drain_done {
+            Status::IllegalState
+        } else {
+            st.drain_status
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.state.lock().draining
+    }
+
+    /// The dispatcher's side of one message.
+    fn deliver(self: &Arc<Sub>, msg: Box<Msg>) {
+        let len = msg.wire_len() as i64;
+        let mut st = self.state.lock();
+        st.pending_msgs -= 1;
+        st.pending_bytes -= len;
+        if st.closed {
+            drop(st);
+            self.cond.notify_all();
+            return;
+        }
+        st.delivered += 1;
+        let (d, max) = (st.delivered, st.max);
+        if max > 0 && d > max {
+            return;
+        }
+        st.in_callback = true;
+        drop(st);
+        if let Some(h) = &self.handler {
+            let h = h.clone();
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&self.conn, self, Some(msg))));
+        }
+        let mut st = self.state.lock();
+        st.in_callback = false;
+        let drained = st.draining && st.pending_msgs == 0;
+        drop(st);
+        self.cond.notify_all();
+        if max > 0 && d == max {
+            self.conn.remove_sub(self);
+        } else if drained {
+            self.finish_drain(Status::Ok);
+        }
+    }
+
+    fn deliver_timeout(self: &Arc<Sub>) {
+        if self.state.lock().closed {
+            return;
+        }
+        if let Some(h) = &self.handler {
+            let h = h.clone();
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&self.conn, self, None)));
+        }
+    }
+
+    fn complete(&self) {
+        let cb = self.state.lock().on_complete.take();
+        if let Some(cb) = cb {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(cb));
+        }
+    }
+}
+
+enum Item {
+    Msg(Arc<Sub>, Box<Msg>),
+    /// Installs the idle timer of a subscribe-with-timeout (dedicated dispatchers only).
+    Arm(Arc<Sub>),
+    /// Ends a pool dispatcher (library close).
+    Stop,
+    Close(Arc<Sub>),
+}
+
+/// A queue drained by one library thread.
+pub struct Dispatcher {
+    q: Mutex<VecDeque<Item>>,
+    cond: Condvar,
+}
+
+impl Dispatcher {
+    fn new() -> Arc<Dispatcher> {
+        Arc::new(Dispatcher { q: Mutex::new(VecDeque::new()), cond: Condvar::new() })
+    }
+
+    fn push(&self, item: Item) {
+        let mut q = self.q.lock();
+        q.push_back(item);
+        drop(q);
+        self.cond.notify_one();
+    }
+
+    fn start_dedicated() -> Result<Arc<Dispatcher>> {
+        let d = Dispatcher::new();
+        let d2 = d.clone();
+        runtime::spawn_thread("nats-sub", move || d2.run(true))
+            .map_err(|e| Error::with_text(Status::SysError, format!("cannot start delivery thread: {e}")))?;
+        Ok(d)
+    }
+
+    /// Delivery loop. A dedicated dispatcher ends after its subscription's close marker; a
+    /// pool dispatcher runs for the life of the process.
+    fn run(&self, dedicated: bool) {
+        let mut idle_timeout: Option<(Arc<Sub>, Duration)> = None;
+        loop {
+            let item = {
+                let mut q = self.q.lock();
+                loop {
+                    if let Some(i) = q.pop_front() {
+                        break Some(i);
+                    }
+                    match &idle_timeout {
+                        Some((_, t)) => {
+                            if self.cond.wait_for(&mut q, *t).timed_out() && q.is_empty() {
+                                break None;
+                            }
+                        }
+                        None => self.cond.wait(&mut q),
+                    }
+                }
+            };
+            match item {
+                None => {
+                    if let Some((sub, _)) = &idle_timeout {
+                        sub.deliver_timeout();
+                    }
+                }
+                Some(Item::Msg(sub, msg)) => sub.deliver(msg),
+                Some(Item::Arm(sub)) => {
+                    if dedicated && sub.timeout_ms > 0 {
+                        idle_timeout = Some((sub.clone(), Duration::from_millis(sub.timeout_ms as u64)));
+                    }
+                }
+                Some(Item::Close(sub)) => {
+                    sub.complete();
+                    if dedicated {
+                        return;
+                    }
+                }
+                Some(Item::Stop) => return,
+            }
+        }
+    }
+}
+
+/// Starts the idle timer of a subscribe-with-timeout at subscribe time, before any message.
+pub(crate) fn arm_timeout(sub: &Arc<Sub>) {
+    if let Some(d) = &sub.dispatcher {
+        if sub.timeout_ms > 0 {
+            d.push(Item::Arm(Arc::clone(sub)));
+        }
+    }
+}
+
+static POOL: Lazy<Mutex<Vec<Arc<Dispatcher>>>> = Lazy::new(|| Mutex::new(Vec::new()));
+static POOL_MAX: AtomicUsize = AtomicUsize::new(1);
+static POOL_NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// cnats' `nats_SetMessageDeliveryPoolSize`: the pool may grow but never shrinks.
+pub fn set_pool_size(max: usize) {
+    let cur = POOL_MAX.load(Ordering::Relaxed);
+    if max > cur {
+        POOL_MAX.store(max, Ordering::Relaxed);
+    }
+}
+
+fn pool_dispatcher() -> Result<Arc<Dispatcher>> {
+    let mut pool = POOL.lock();
+    let max = POOL_MAX.load(Ordering::Relaxed).max(1);
+    let idx = POOL_NEXT.fetch_add(1, Ordering::Relaxed) % max;
+    if idx >= pool.len() {
+        let d = Dispatcher::new();
+        let d2 = d.clone();
+        runtime::spawn_thread("nats-pool", move || d2.run(false))
+            .map_err(|e| Error::with_text(Status::SysError, format!("cannot start delivery thread: {e}")))?;
+        pool.push(d);
+        return Ok(pool[pool.len() - 1].clone());
+    }
+    Ok(pool[idx].clone())
+}
+
+/// Stops the pool's threads once they have delivered what is queued (library close).
+pub fn shutdown_pool() {
+    let pool: Vec<_> = POOL.lock().drain(..).collect();
+    for d in pool {
+        d.push(Item::Stop);
+    }
+}
+
+/// The pool size in force (for tests and nats_OpenWithConfig).
+pub fn pool_size() -> usize {
+    POOL_MAX.load(Ordering::Relaxed)
+}

@@ -1,0 +1,200 @@
+//! Subject, reply and queue-name validation performed before anything is
+//! written to the wire.
+//!
+//! What cnats 3.13 actually checks (and what this module mirrors):
+//!
+//! * **Subscribe** (`natsConnection_Subscribe*`, `natsConn_subscribeImpl`):
+//!   the full subject check implemented by [`is_subject_valid`] with
+//!   wildcards allowed, reported as `NATS_INVALID_SUBJECT`.
+//! * **Queue group names**: non-empty and no whitespace, reported as
+//!   `NATS_INVALID_QUEUE_NAME`.
+//! * **Publish** (`natsConn_publish`): cnats only rejects a NULL or empty
+//!   subject (`NATS_INVALID_SUBJECT`). It does not look at tokens nor
+//!   wildcards (the server decides, e.g. in pedantic mode). This module also
+//!   rejects whitespace, because a space, tab, CR or LF inside a subject
+//!   would corrupt the `PUB` control line framing (see
+//!   [`valid_publish_subject`]).
+//! * **Reply** (`natsConnection_PublishRequest*`, `natsMsg_Create`): cnats
+//!   rejects a NULL or empty reply with `NATS_INVALID_ARG`; whitespace is
+//!   rejected here for the same framing reason.
+//! * **Inbox prefix** option: [`is_subject_valid`] without wildcards.
+//!
+//! "Whitespace" means what C's `isspace()` accepts in the "C" locale:
+//! space, `\t`, `\n`, `\v`, `\f` and `\r`.
+
+/// `isspace()` in the "C" locale.
+#[inline]
+pub fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+#[inline]
+fn has_c_space(s: &[u8]) -> bool {
+    s.iter().any(|&b| is_c_space(b))
+}
+
+/// Full subject validation, with the same results as cnats'
+/// `nats_IsSubjectValid(subject, wildcards_allowed)`:
+///
+/// * the subject must not be empty and must not contain whitespace;
+/// * tokens (separated by `.`) must not be empty (no leading, trailing or
+///   doubled `.`);
+/// * a token made only of `>` is only accepted as the last token, and only
+///   when `wildcards_allowed`;
+/// * a token made only of `*` is only accepted when `wildcards_allowed`;
+/// * `*` or `>` inside a longer token (`foo*`, `a>b`) are plain characters.
+pub fn is_subject_valid(subject: &[u8], wildcards_allowed: bool) -> bool {
+    if subject.is_empty() {
+        return false;
+    }
+    let mut tokens = subject.split(|&b| b == b'.').peekable();
+    while let Some(token) = tokens.next() {
+        if token.is_empty() || has_c_space(token) {
+            return false;
+        }
+        match token {
+            // A full-wildcard token followed by more tokens is never valid,
+            // even when wildcards are allowed.
+            b">" if tokens.peek().is_some() || !wildcards_allowed => return false,
+            b"*" if !wildcards_allowed => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Subject accepted by a publish call.
+///
+/// cnats 3.13 only checks that the subject is non-empty. This also refuses
+/// whitespace (space, tab, CR, LF, VT, FF), which cnats would put on the
+/// wire unchanged, silently turning e.g. `"foo bar"` into subject `foo`
+/// with reply `bar`, or injecting protocol with CR/LF. Wildcards and empty
+/// tokens are NOT refused, like cnats (the server is the judge there).
+pub fn valid_publish_subject(s: &[u8]) -> bool {
+    !s.is_empty() && !has_c_space(s)
+}
+
+/// Subject accepted by a subscribe call: [`is_subject_valid`] with
+/// wildcards allowed (`*` as any full token, `>` as the last full token).
+pub fn valid_subscribe_subject(s: &[u8]) -> bool {
+    is_subject_valid(s, true)
+}
+
+/// Queue group name accepted by a queue subscribe call: non-empty and no
+/// whitespace (cnats `_isQueueNameValid`). Dots and wildcard characters are
+/// allowed.
+pub fn valid_queue(s: &[u8]) -> bool {
+    !s.is_empty() && !has_c_space(s)
+}
+
+/// Reply subject accepted by a publish-request call: non-empty (cnats) and
+/// no whitespace (framing safety, see [`valid_publish_subject`]).
+pub fn valid_reply(s: &[u8]) -> bool {
+    !s.is_empty() && !has_c_space(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The subject tables below are the ones cnats' own test suite uses for
+    // nats_IsSubjectValid, so the results must match.
+    const BAD: &[&str] = &["", "foo bar", "foo..bar", ".foo", "bar.baz.", "baz\t.foo"];
+    const GOOD: &[&str] = &["foo.bar", "a.bcd", "abc.d"];
+    const WC: &[&str] = &[
+        "*",
+        "*.*",
+        "*.foo.bar",
+        "foo.*.bar",
+        "foo.bar.*",
+        ">",
+        "foo.bar.>",
+    ];
+    const BAD_WC: &[&str] = &[">.foo", "foo.>.bar", ">.>"];
+
+    #[test]
+    fn cnats_subject_tables() {
+        for s in BAD {
+            assert!(!is_subject_valid(s.as_bytes(), true), "{s:?}");
+            assert!(!is_subject_valid(s.as_bytes(), false), "{s:?}");
+            assert!(!valid_subscribe_subject(s.as_bytes()), "{s:?}");
+        }
+        for s in GOOD {
+            assert!(is_subject_valid(s.as_bytes(), true), "{s:?}");
+            assert!(is_subject_valid(s.as_bytes(), false), "{s:?}");
+            assert!(valid_subscribe_subject(s.as_bytes()), "{s:?}");
+            assert!(valid_publish_subject(s.as_bytes()), "{s:?}");
+        }
+        for s in WC {
+            assert!(is_subject_valid(s.as_bytes(), true), "{s:?}");
+            assert!(!is_subject_valid(s.as_bytes(), false), "{s:?}");
+        }
+        for s in BAD_WC {
+            assert!(!is_subject_valid(s.as_bytes(), true), "{s:?}");
+            assert!(!is_subject_valid(s.as_bytes(), false), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn wildcard_chars_inside_tokens_are_literals() {
+        for s in ["foo*", "foo>", "a.b*c.d", "a.>b", "*a", ">a.b"] {
+            assert!(is_subject_valid(s.as_bytes(), false), "{s:?}");
+            assert!(is_subject_valid(s.as_bytes(), true), "{s:?}");
+        }
+        assert!(!is_subject_valid(b"*.>.x", true));
+        assert!(is_subject_valid(b"*.>", true));
+    }
+
+    #[test]
+    fn whitespace_variants() {
+        for s in [
+            "a b", "a\tb", "a\rb", "a\nb", "a\x0bb", "a\x0cb", " a", "a ",
+        ] {
+            assert!(!is_subject_valid(s.as_bytes(), true), "{s:?}");
+            assert!(!valid_publish_subject(s.as_bytes()), "{s:?}");
+            assert!(!valid_reply(s.as_bytes()), "{s:?}");
+            assert!(!valid_queue(s.as_bytes()), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn publish_is_permissive_like_cnats() {
+        assert!(!valid_publish_subject(b""));
+        for s in ["foo", "foo.*", "foo.>", "foo..bar", ".foo", "foo.", ">.foo"] {
+            assert!(valid_publish_subject(s.as_bytes()), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn queues_and_replies() {
+        let bad_queues = [
+            "",
+            "queue name",
+            "queue.name ",
+            " queue.name",
+            "queue\tname",
+            "\tqueue.name",
+            "\t.queue.name",
+            "queue.name\t",
+            "queue.name.\t",
+            "queue\rname",
+            "\rqueue.name",
+            "\r.queue.name",
+            "queue.name\r",
+            "queue.name.\r",
+            "queue\nname",
+            "\nqueue.name",
+            "\n.queue.name",
+            "queue.name\n",
+            "queue.name.\n",
+        ];
+        for q in bad_queues {
+            assert!(!valid_queue(q.as_bytes()), "{q:?}");
+        }
+        for q in ["q", "queue.name", "workers-1", "a.*.>", ".."] {
+            assert!(valid_queue(q.as_bytes()), "{q:?}");
+        }
+        assert!(!valid_reply(b""));
+        assert!(valid_reply(b"_INBOX.abc.def"));
+    }
+}

@@ -1,0 +1,553 @@
+//! natsOptions: created, set and destroyed by the user; a connection takes a copy.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::conn::conn_ptr;
+use super::sub::sub_ptr;
+use super::types::*;
+use super::{check_arg, guard, guard_or, opt_str};
+use crate::core::options::{has_tls_scheme, Options};
+use crate::core::status::{Error, Status};
+use crate::core::subject;
+
+/// The object behind a `natsOptions*`.
+pub(crate) struct OptionsHandle {
+    pub inner: Mutex<Options>,
+}
+
+/// A C function pointer with the user's closure, called back on library threads.
+#[derive(Clone, Copy)]
+pub(crate) struct CCallback<F: Copy> {
+    pub f: F,
+    pub closure: *mut c_void,
+}
+// SAFETY: cnats hands the user's closure back on library threads; the user is responsible
+// for it being usable there. We never dereference it.
+unsafe impl<F: Copy> Send for CCallback<F> {}
+// SAFETY: as above; the callback struct itself is immutable.
+unsafe impl<F: Copy> Sync for CCallback<F> {}
+
+impl<F: Copy> CCallback<F> {
+    /// The function (a method, so closures capture the whole Send + Sync struct).
+    pub fn func(&self) -> F {
+        self.f
+    }
+    pub fn closure(&self) -> *mut c_void {
+        self.closure
+    }
+}
+
+/// Runs `f` on the options behind `opts` when `ok` holds, else NATS_INVALID_ARG.
+fn with_opts(
+    func: &'static str,
+    opts: *mut natsOptions,
+    ok: bool,
+    f: impl FnOnce(&mut Options) -> Result<(), Error>,
+) -> natsStatus {
+    guard(func, || {
+        check_arg!(!opts.is_null() && ok);
+        // SAFETY: a natsOptions pointer is a Box<OptionsHandle> from natsOptions_Create.
+        let h = unsafe { &*(opts as *const OptionsHandle) };
+        let mut o = h.inner.lock();
+        f(&mut o)
+    })
+}
+
+/// A copy of the options behind a handle.
+///
+/// # Safety
+/// `opts` is NULL or a live handle from natsOptions_Create.
+pub(crate) unsafe fn snapshot(opts: *mut natsOptions) -> Option<Options> {
+    if opts.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract above.
+    let h = unsafe { &*(opts as *const OptionsHandle) };
+    let o = h.inner.lock().clone();
+    Some(o)
+}
+
+/// Options with cnats' defaults and the library-wide settings of nats_OpenWithConfig.
+pub(crate) fn default_options() -> Options {
+    let mut o = Options::default();
+    o.global_delivery = super::nats::DEFAULT_TO_POOL.load(Ordering::Relaxed);
+    o.write_deadline_ms = super::nats::DEFAULT_WRITE_DEADLINE.load(Ordering::Relaxed);
+    o
+}
+
+fn trimmed(p: *const c_char) -> Result<Option<String>, Error> {
+    // SAFETY: callers pass NULL or a NUL-terminated string.
+    Ok(unsafe { opt_str(p) }?.map(|s| s.trim().to_string()))
+}
+
+fn set_secure_from_urls(o: &mut Options) {
+    if o.secure_explicitly_set {
+        return;
+    }
+    if o.url.as_deref().is_some_and(has_tls_scheme) || o.servers.iter().any(|s| has_tls_scheme(s)) {
+        o.secure = true;
+    }
+}
+
+/// Creates options with cnats' defaults; release them with natsOptions_Destroy.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_Create(newOpts: *mut *mut natsOptions) -> natsStatus {
+    guard("natsOptions_Create", || {
+        check_arg!(!newOpts.is_null());
+        let h = Box::new(OptionsHandle { inner: Mutex::new(default_options()) });
+        // SAFETY: checked non-NULL out-pointer.
+        unsafe { *newOpts = Box::into_raw(h) as *mut natsOptions };
+        Ok(())
+    })
+}
+
+/// Releases options (NULL is ignored). Connections made with them keep their own copy.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_Destroy(opts: *mut natsOptions) {
+    guard_or("natsOptions_Destroy", (), || {
+        if !opts.is_null() {
+            // SAFETY: created by natsOptions_Create with Box::into_raw.
+            drop(unsafe { Box::from_raw(opts as *mut OptionsHandle) });
+        }
+    })
+}
+
+/// Sets the server URL, tried first (NULL clears it). Several URLs may be given separated
+/// by commas when used with natsConnection_ConnectTo; here one URL is expected.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetURL(opts: *mut natsOptions, url: *const c_char) -> natsStatus {
+    with_opts("natsOptions_SetURL", opts, true, |o| {
+        o.url = trimmed(url)?.filter(|s| !s.is_empty());
+        set_secure_from_urls(o);
+        Ok(())
+    })
+}
+
+/// Sets the list of servers (copied). NULL with a count of 0 clears it.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetServers(opts: *mut natsOptions, servers: *mut *const c_char, serversCount: c_int) -> natsStatus {
+    let ok = !((!servers.is_null() && serversCount <= 0) || (servers.is_null() && serversCount != 0));
+    with_opts("natsOptions_SetServers", opts, ok, |o| {
+        let mut v = Vec::new();
+        for i in 0..serversCount.max(0) as usize {
+            // SAFETY: `servers` holds `serversCount` entries.
+            let p = unsafe { *servers.add(i) };
+            check_arg!(!p.is_null());
+            v.push(trimmed(p)?.unwrap_or_default());
+        }
+        o.servers = v;
+        set_secure_from_urls(o);
+        Ok(())
+    })
+}
+
+/// Sets user name and password sent when the URL carries none (NULL clears).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetUserInfo(opts: *mut natsOptions, user: *const c_char, password: *const c_char) -> natsStatus {
+    with_opts("natsOptions_SetUserInfo", opts, true, |o| {
+        // SAFETY: NULL or NUL-terminated strings from the caller.
+        o.user = unsafe { opt_str(user) }?.map(str::to_string);
+        // SAFETY: as above.
+        o.password = unsafe { opt_str(password) }?.map(str::to_string);
+        Ok(())
+    })
+}
+
+/// Sets the authentication token (NULL clears). Not allowed together with a token handler.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetToken(opts: *mut natsOptions, token: *const c_char) -> natsStatus {
+    with_opts("natsOptions_SetToken", opts, true, |o| {
+        // SAFETY: NULL or a NUL-terminated string from the caller.
+        let t = unsafe { opt_str(token) }?.map(str::to_string);
+        if t.is_some() && o.token_cb.is_some() {
+            return Err(Error::with_text(Status::IllegalState, "Cannot set a token if a token handler has already been set"));
+        }
+        o.token = t;
+        Ok(())
+    })
+}
+
+/// Sets a callback returning the token at each connect (NULL clears). Not allowed together
+/// with a token.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetTokenHandler(opts: *mut natsOptions, tokenCb: natsTokenHandler, closure: *mut c_void) -> natsStatus {
+    with_opts("natsOptions_SetTokenHandler", opts, true, |o| {
+        match tokenCb {
+            None => o.token_cb = None,
+            Some(f) => {
+                if o.token.is_some() {
+                    return Err(Error::with_text(Status::IllegalState, "Cannot set a token handler if a token has already been set"));
+                }
+                let cb = CCallback { f, closure };
+                o.token_cb = Some(Arc::new(move || {
+                    // SAFETY: the user's callback with the user's closure; the result is NULL or a string we copy at once.
+                    let p = unsafe { (cb.func())(cb.closure()) };
+                    // SAFETY: as above.
+                    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+                }));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Keeps the server list in the given order instead of shuffling it.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetNoRandomize(opts: *mut natsOptions, noRandomize: bool) -> natsStatus {
+    with_opts("natsOptions_SetNoRandomize", opts, true, |o| {
+        o.no_randomize = noRandomize;
+        Ok(())
+    })
+}
+
+/// Sets the connect timeout in milliseconds (default 2000). Negative is invalid.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetTimeout(opts: *mut natsOptions, timeout: i64) -> natsStatus {
+    with_opts("natsOptions_SetTimeout", opts, timeout >= 0, |o| {
+        o.timeout_ms = timeout;
+        Ok(())
+    })
+}
+
+/// Sets the connection name sent to the server (NULL clears).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetName(opts: *mut natsOptions, name: *const c_char) -> natsStatus {
+    with_opts("natsOptions_SetName", opts, true, |o| {
+        // SAFETY: NULL or a NUL-terminated string from the caller.
+        o.name = unsafe { opt_str(name) }?.map(str::to_string);
+        Ok(())
+    })
+}
+
+/// Asks the server to acknowledge each protocol message with +OK.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetVerbose(opts: *mut natsOptions, verbose: bool) -> natsStatus {
+    with_opts("natsOptions_SetVerbose", opts, true, |o| {
+        o.verbose = verbose;
+        Ok(())
+    })
+}
+
+/// Asks the server for strict protocol checking.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetPedantic(opts: *mut natsOptions, pedantic: bool) -> natsStatus {
+    with_opts("natsOptions_SetPedantic", opts, true, |o| {
+        o.pedantic = pedantic;
+        Ok(())
+    })
+}
+
+/// Sets the interval between client PINGs in milliseconds (default 2 minutes; <= 0 disables).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetPingInterval(opts: *mut natsOptions, interval: i64) -> natsStatus {
+    with_opts("natsOptions_SetPingInterval", opts, true, |o| {
+        o.ping_interval_ms = interval;
+        Ok(())
+    })
+}
+
+/// Sets how many PINGs may go unanswered before the connection is stale (default 2).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetMaxPingsOut(opts: *mut natsOptions, maxPingsOut: c_int) -> natsStatus {
+    with_opts("natsOptions_SetMaxPingsOut", opts, true, |o| {
+        o.max_pings_out = maxPingsOut;
+        Ok(())
+    })
+}
+
+/// Keeps reconnecting even after the same authentication error twice in a row.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetIgnoreAuthErrorAbort(opts: *mut natsOptions, ignore: bool) -> natsStatus {
+    with_opts("natsOptions_SetIgnoreAuthErrorAbort", opts, true, |o| {
+        o.ignore_auth_error_abort = ignore;
+        Ok(())
+    })
+}
+
+/// Sets the socket read buffer size in bytes (default 32 KB; 0 means default). Negative is
+/// invalid.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetIOBufSize(opts: *mut natsOptions, ioBufSize: c_int) -> natsStatus {
+    with_opts("natsOptions_SetIOBufSize", opts, ioBufSize >= 0, |o| {
+        o.io_buf_size = if ioBufSize == 0 { crate::core::options::DEFAULT_IO_BUF_SIZE } else { ioBufSize };
+        Ok(())
+    })
+}
+
+/// Allows or forbids reconnecting after a disconnect (default allowed).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetAllowReconnect(opts: *mut natsOptions, allow: bool) -> natsStatus {
+    with_opts("natsOptions_SetAllowReconnect", opts, true, |o| {
+        o.allow_reconnect = allow;
+        Ok(())
+    })
+}
+
+/// Sets the reconnect attempts per server (default 60; negative: no limit).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetMaxReconnect(opts: *mut natsOptions, maxReconnect: c_int) -> natsStatus {
+    with_opts("natsOptions_SetMaxReconnect", opts, true, |o| {
+        o.max_reconnect = maxReconnect;
+        Ok(())
+    })
+}
+
+/// Sets the wait between attempts to the same server in milliseconds (default 2000).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetReconnectWait(opts: *mut natsOptions, reconnectWait: i64) -> natsStatus {
+    with_opts("natsOptions_SetReconnectWait", opts, reconnectWait >= 0, |o| {
+        o.reconnect_wait_ms = reconnectWait;
+        Ok(())
+    })
+}
+
+/// Sets the random extra wait for reconnects, for plain and TLS connections (ms).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetReconnectJitter(opts: *mut natsOptions, jitter: i64, jitterTLS: i64) -> natsStatus {
+    with_opts("natsOptions_SetReconnectJitter", opts, jitter >= 0 && jitterTLS >= 0, |o| {
+        o.reconnect_jitter_ms = jitter;
+        o.reconnect_jitter_tls_ms = jitterTLS;
+        Ok(())
+    })
+}
+
+/// Sets a callback that decides the wait after each pass over the server list.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetCustomReconnectDelay(
+    opts: *mut natsOptions,
+    cb: natsCustomReconnectDelayHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetCustomReconnectDelay", opts, true, |o| {
+        o.reconnect_delay_cb = cb.map(|f| {
+            let cb = CCallback { f, closure };
+            let h: crate::core::options::ReconnectDelayCallback =
+                // SAFETY: the user's callback with the user's closure and the connection handle.
+                Arc::new(move |c, attempts| unsafe { (cb.func())(conn_ptr(c), attempts, cb.closure()) });
+            h
+        });
+        Ok(())
+    })
+}
+
+/// Sets how many bytes may be buffered while reconnecting (default 8 MB). Negative is
+/// invalid.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetReconnectBufSize(opts: *mut natsOptions, reconnectBufSize: c_int) -> natsStatus {
+    with_opts("natsOptions_SetReconnectBufSize", opts, reconnectBufSize >= 0, |o| {
+        o.reconnect_buf_size =
+            if reconnectBufSize == 0 { crate::core::options::DEFAULT_RECONNECT_BUF_SIZE } else { reconnectBufSize };
+        Ok(())
+    })
+}
+
+/// Sets the default limit of pending messages per subscription (default 65536; must be > 0).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetMaxPendingMsgs(opts: *mut natsOptions, maxPending: c_int) -> natsStatus {
+    with_opts("natsOptions_SetMaxPendingMsgs", opts, maxPending > 0, |o| {
+        o.max_pending_msgs = maxPending;
+        Ok(())
+    })
+}
+
+/// Sets the default limit of pending bytes per subscription (default 64 MB; must be > 0).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetMaxPendingBytes(opts: *mut natsOptions, maxPending: i64) -> natsStatus {
+    with_opts("natsOptions_SetMaxPendingBytes", opts, maxPending > 0, |o| {
+        o.max_pending_bytes = maxPending;
+        Ok(())
+    })
+}
+
+fn conn_handler(f: natsConnectionHandler, closure: *mut c_void) -> Option<crate::core::options::ConnCallback> {
+    f.map(|f| {
+        let cb = CCallback { f, closure };
+        let h: crate::core::options::ConnCallback =
+            // SAFETY: the user's callback with the user's closure and the connection handle.
+            Arc::new(move |c| unsafe { (cb.func())(conn_ptr(c), cb.closure()) });
+        h
+    })
+}
+
+/// Sets the asynchronous error callback; NULL restores the default, which prints to stderr.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetErrorHandler(opts: *mut natsOptions, errHandler: natsErrHandler, closure: *mut c_void) -> natsStatus {
+    with_opts("natsOptions_SetErrorHandler", opts, true, |o| {
+        o.err_handler = errHandler.map(|f| {
+            let cb = CCallback { f, closure };
+            let h: crate::core::options::ErrCallback = Arc::new(move |c, s, st| {
+                let sp = s.map_or(std::ptr::null_mut(), sub_ptr);
+                // SAFETY: the user's callback with the user's closure and live handles.
+                unsafe { (cb.func())(conn_ptr(c), sp, st as natsStatus, cb.closure()) }
+            });
+            h
+        });
+        Ok(())
+    })
+}
+
+/// Sets the callback for when the connection is closed: its last event, delivered once.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetClosedCB(opts: *mut natsOptions, closedCb: natsConnectionHandler, closure: *mut c_void) -> natsStatus {
+    with_opts("natsOptions_SetClosedCB", opts, true, |o| {
+        o.closed_cb = conn_handler(closedCb, closure);
+        Ok(())
+    })
+}
+
+/// Sets the callback for when the connection loses its server.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetDisconnectedCB(
+    opts: *mut natsOptions,
+    disconnectedCb: natsConnectionHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetDisconnectedCB", opts, true, |o| {
+        o.disconnected_cb = conn_handler(disconnectedCb, closure);
+        Ok(())
+    })
+}
+
+/// Sets the callback for when the connection has reconnected.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetReconnectedCB(
+    opts: *mut natsOptions,
+    reconnectedCb: natsConnectionHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetReconnectedCB", opts, true, |o| {
+        o.reconnected_cb = conn_handler(reconnectedCb, closure);
+        Ok(())
+    })
+}
+
+/// Sets the callback for when servers learned from the cluster are added to the pool.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetDiscoveredServersCB(
+    opts: *mut natsOptions,
+    discoveredServersCb: natsConnectionHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetDiscoveredServersCB", opts, true, |o| {
+        o.discovered_servers_cb = conn_handler(discoveredServersCb, closure);
+        Ok(())
+    })
+}
+
+/// Ignores servers advertised by the cluster.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetIgnoreDiscoveredServers(opts: *mut natsOptions, ignore: bool) -> natsStatus {
+    with_opts("natsOptions_SetIgnoreDiscoveredServers", opts, true, |o| {
+        o.ignore_discovered_servers = ignore;
+        Ok(())
+    })
+}
+
+/// Sets the callback for when the server enters lame duck mode.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetLameDuckModeCB(opts: *mut natsOptions, lameDuckCb: natsConnectionHandler, closure: *mut c_void) -> natsStatus {
+    with_opts("natsOptions_SetLameDuckModeCB", opts, true, |o| {
+        o.lame_duck_cb = conn_handler(lameDuckCb, closure);
+        Ok(())
+    })
+}
+
+/// Delivers asynchronous subscriptions' messages from the shared thread pool instead of a
+/// thread per subscription.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_UseGlobalMessageDelivery(opts: *mut natsOptions, global: bool) -> natsStatus {
+    with_opts("natsOptions_UseGlobalMessageDelivery", opts, true, |o| {
+        o.global_delivery = global;
+        Ok(())
+    })
+}
+
+/// Sets the address family order for host name resolution: 0 (any), 4, 6, 46 or 64.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_IPResolutionOrder(opts: *mut natsOptions, order: c_int) -> natsStatus {
+    with_opts("natsOptions_IPResolutionOrder", opts, matches!(order, 0 | 4 | 6 | 46 | 64), |o| {
+        o.ip_resolution_order = order;
+        Ok(())
+    })
+}
+
+/// Sends each publish right away. This library always writes as soon as its writer is free,
+/// so the setting is kept for compatibility and changes nothing.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetSendAsap(opts: *mut natsOptions, sendAsap: bool) -> natsStatus {
+    with_opts("natsOptions_SetSendAsap", opts, true, |o| {
+        o.send_asap = sendAsap;
+        Ok(())
+    })
+}
+
+/// Uses a new inbox subscription per request instead of the shared reply subscription.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_UseOldRequestStyle(opts: *mut natsOptions, useOldStyle: bool) -> natsStatus {
+    with_opts("natsOptions_UseOldRequestStyle", opts, true, |o| {
+        o.old_request_style = useOldStyle;
+        Ok(())
+    })
+}
+
+/// Fails pending requests as soon as the connection is lost.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetFailRequestsOnDisconnect(opts: *mut natsOptions, failRequests: bool) -> natsStatus {
+    with_opts("natsOptions_SetFailRequestsOnDisconnect", opts, true, |o| {
+        o.fail_requests_on_disconnect = failRequests;
+        Ok(())
+    })
+}
+
+/// Asks the server not to deliver this connection's own publishes to its subscriptions.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetNoEcho(opts: *mut natsOptions, noEcho: bool) -> natsStatus {
+    with_opts("natsOptions_SetNoEcho", opts, true, |o| {
+        o.no_echo = noEcho;
+        Ok(())
+    })
+}
+
+/// Sets the write deadline in milliseconds: a socket write that takes longer fails the
+/// connection (0: none). Negative is invalid.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetWriteDeadline(opts: *mut natsOptions, deadline: i64) -> natsStatus {
+    with_opts("natsOptions_SetWriteDeadline", opts, deadline >= 0, |o| {
+        o.write_deadline_ms = deadline;
+        Ok(())
+    })
+}
+
+/// Disables the server's no-responders notice (requests then time out instead of failing
+/// fast with NATS_NO_RESPONDERS).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_DisableNoResponders(opts: *mut natsOptions, disabled: bool) -> natsStatus {
+    with_opts("natsOptions_DisableNoResponders", opts, true, |o| {
+        o.disable_no_responders = disabled;
+        Ok(())
+    })
+}
+
+/// Sets the prefix of inboxes used for requests (default "_INBOX"); NULL or "" restores it.
+/// The prefix must be a valid subject without wildcards.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetCustomInboxPrefix(opts: *mut natsOptions, inboxPrefix: *const c_char) -> natsStatus {
+    with_opts("natsOptions_SetCustomInboxPrefix", opts, true, |o| {
+        // SAFETY: NULL or a NUL-terminated string from the caller.
+        match unsafe { opt_str(inboxPrefix) }? {
+            None | Some("") => o.inbox_prefix = crate::core::options::DEFAULT_INBOX_PREFIX.to_string(),
+            Some(p) => {
+                let no_wc = !p.split('.').any(|t| t == "*" || t == ">");
+                if !subject::valid_publish_subject(p.as_bytes()) || !no_wc {
+                    return Err(Error::with_text(Status::InvalidArg, format!("Invalid inbox prefix '{p}'")));
+                }
+                o.inbox_prefix = format!("{p}.");
+            }
+        }
+        Ok(())
+    })
+}
