@@ -194,7 +194,9 @@ extern "C" {
 /**
  * Connects with the given options (NULL: defaults, to nats://localhost:4222). On success
  * `*nc` is a new connection that the caller releases with natsConnection_Destroy. The
- * connection keeps its own copy of the options.
+ * connection keeps its own copy of the options. With natsOptions_SetRetryOnFailedConnect
+ * and a connected callback, NATS_NOT_YET_CONNECTED also sets `*nc`: the connection keeps
+ * trying in the background.
  */
 NATS_EXTERN natsStatus natsConnection_Connect(natsConnection **nc, natsOptions *options);
 
@@ -323,6 +325,12 @@ NATS_EXTERN natsStatus natsConnection_HasHeaderSupport(natsConnection *nc);
  * free().
  */
 NATS_EXTERN natsStatus natsConnection_GetLocalIPAndPort(natsConnection *nc, char **ip, int *port);
+
+/**
+ * Forces a reconnect: the current socket is dropped and the reconnect logic runs, as if
+ * the server had gone away.
+ */
+NATS_EXTERN natsStatus natsConnection_Reconnect(natsConnection *nc);
 
 /**
  * Closes the connection: buffered data is written, subscriptions end, the closed callback
@@ -871,6 +879,13 @@ NATS_EXTERN natsStatus natsOptions_DisableNoResponders(natsOptions *opts, bool d
  * The prefix must be a valid subject without wildcards.
  */
 NATS_EXTERN natsStatus natsOptions_SetCustomInboxPrefix(natsOptions *opts, const char *inboxPrefix);
+
+/**
+ * Keeps trying to connect when the first attempt fails. Without a connected callback,
+ * natsConnection_Connect blocks until it connects or the reconnect attempts run out; with
+ * one, it returns NATS_NOT_YET_CONNECTED at once and the callback reports the connection.
+ */
+NATS_EXTERN natsStatus natsOptions_SetRetryOnFailedConnect(natsOptions *opts, bool retry, natsConnectionHandler connectedCb, void *closure);
 
 /**
  * No effect: this library always delivers as soon as a message is read. Deprecated in cnats.

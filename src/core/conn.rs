@@ -46,6 +46,9 @@ pub struct Conn {
     state_cond: Condvar,
     write_notify: Notify,
     close_notify: Notify,
+    reconnect_notify: Notify,
+    /// Connect returned with the first connection still being retried in the background.
+    pub connect_pending: std::sync::atomic::AtomicBool,
     subs: Mutex<HashMap<u64, Arc<Sub>>>,
     resp: Mutex<RespMux>,
     resp_sid: AtomicU64,
@@ -61,6 +64,8 @@ struct State {
     /// One entry per PING in flight: `Some` for a flush waiting on it, `None` for a keepalive.
     pongs: VecDeque<Option<PongWaiter>>,
     pings_out: i32,
+    /// PINGs sitting in `out`, not yet handed to the socket.
+    pings_in_out: usize,
     info: ServerInfo,
     pool: ServerPool,
     cur: Option<usize>,
@@ -111,6 +116,7 @@ impl Conn {
                 write_scheduled: false,
                 pongs: VecDeque::new(),
                 pings_out: 0,
+                pings_in_out: 0,
                 info: ServerInfo::default(),
                 pool,
                 cur: None,
@@ -128,6 +134,8 @@ impl Conn {
             state_cond: Condvar::new(),
             write_notify: Notify::new(),
             close_notify: Notify::new(),
+            reconnect_notify: Notify::new(),
+            connect_pending: std::sync::atomic::AtomicBool::new(false),
             subs: Mutex::new(HashMap::new()),
             resp: Mutex::new(RespMux::default()),
             resp_sid: AtomicU64::new(0),
@@ -154,7 +162,11 @@ impl Conn {
         let n = self.state.lock().pool.len();
         let mut last = Error::new(Status::NoServer);
         for idx in 0..n {
-            let url = self.state.lock().pool.servers[idx].url.clone();
+            let url = {
+                let mut st = self.state.lock();
+                st.pool.servers[idx].last_attempt = Some(Instant::now());
+                st.pool.servers[idx].url.clone()
+            };
             match self.connect_one(&url).await {
                 Ok((stream, info, rbuf)) => {
                     self.on_connected(idx, &stream, info, false);
@@ -166,6 +178,38 @@ impl Conn {
                     last = e;
                 }
             }
+        }
+        if self.opts.retry_on_failed_connect {
+            self.set_last_error(last.clone());
+            self.state.lock().status = ConnStatus::Reconnecting;
+            if self.opts.connected_cb.is_some() {
+                // Keep trying in the background; the connected callback reports success,
+                // the closed callback failure.
+                self.connect_pending.store(true, Ordering::SeqCst);
+                let me = self.clone();
+                let h = runtime::handle().spawn(async move {
+                    match me.connect_loop(false).await {
+                        Ok((stream, rbuf)) => {
+                            me.post_event(me.opts.connected_cb.clone());
+                            me.io_main(stream, rbuf).await;
+                        }
+                        Err(e) => {
+                            if !me.state.lock().closing {
+                                me.set_last_error(e);
+                            }
+                            me.finish_io();
+                            me.finalize_close(true);
+                        }
+                    }
+                });
+                let mut st = self.state.lock();
+                st.io_running = true;
+                st.io_task = Some(h);
+                return Ok(());
+            }
+            let (stream, rbuf) = self.connect_loop(false).await?;
+            self.start_io(stream, rbuf);
+            return Ok(());
         }
         // cnats reports the last server's error when it is about security or authentication,
         // and "no server" otherwise.
@@ -284,7 +328,10 @@ impl Conn {
         st.status = ConnStatus::Connected;
         if reconnect {
             st.reconnects += 1;
-            // Subscriptions first, then what was published while disconnected.
+        }
+        {
+            // Subscriptions first, then what was published while disconnected (both empty
+            // on a first connect).
             let pending = std::mem::take(&mut st.out);
             let mut out = BytesMut::with_capacity(pending.len() + 4096);
             for sub in self.subs.lock().values() {
@@ -372,6 +419,9 @@ impl Conn {
             r = self.read_loop(rd, rbuf) => r,
             w = self.write_loop(wr) => w,
             p = self.ping_loop() => p,
+            _ = self.reconnect_notify.notified() => {
+                SessionEnd::Failed(Error::with_text(Status::ConnectionDisconnected, "reconnect requested"))
+            }
         }
     }
 
@@ -408,6 +458,7 @@ impl Conn {
                 let mut st = self.state.lock();
                 if !st.out.is_empty() {
                     std::mem::swap(&mut st.out, &mut spare);
+                    st.pings_in_out = 0;
                     st.write_scheduled = true;
                     0
                 } else if st.closing {
@@ -462,6 +513,7 @@ impl Conn {
             }
             st.pongs.push_back(None);
             st.out.extend_from_slice(proto::PING);
+            st.pings_in_out += 1;
             let wake = self.schedule_write(&mut st);
             drop(st);
             if wake {
@@ -546,7 +598,8 @@ impl Conn {
         // Any other server error closes the connection, as cnats does.
         self.set_last_error(Error::with_text(Status::Err, format!("nats: {text}")));
         let me = self.arc();
-        std::thread::spawn(move || me.close());
+        // Close waits for this I/O task to end, so it runs on another thread.
+        let _ = runtime::spawn_thread("nats-close", move || me.close());
         Ok(())
     }
 
@@ -591,10 +644,13 @@ impl Conn {
             for w in st.pongs.drain(..).flatten() {
                 w.set(Err(Error::new(Status::ConnectionDisconnected)));
             }
-            // Keepalive PINGs and flush PINGs buffered while connected are dropped with
-            // their waiters; only data frames survive in the pending buffer.
-            st.last_err = Some(cause);
+            // The PINGs still buffered go out after the reconnect: their PONGs must not
+            // release flushes made later, so each gets an empty place in the FIFO.
+            for _ in 0..st.pings_in_out {
+                st.pongs.push_back(None);
+            }
         }
+        self.set_last_error(cause);
         if self.opts.fail_requests_on_disconnect {
             let ws: Vec<_> = self.resp.lock().waiters.drain().map(|(_, w)| w).collect();
             for w in ws {
@@ -602,6 +658,13 @@ impl Conn {
             }
         }
         self.post_event(self.opts.disconnected_cb.clone());
+        self.connect_loop(true).await
+    }
+
+    /// Tries the servers of the pool in turn, waiting `reconnect_wait` (plus jitter) before
+    /// trying a server again, or what the custom delay callback says after each pass, until
+    /// one accepts or every server has used its attempts.
+    async fn connect_loop(self: &Arc<Self>, reconnecting: bool) -> Result<(TcpStream, BytesMut)> {
         let wait = Duration::from_millis(self.opts.reconnect_wait_ms.max(0) as u64);
         let mut passes: i32 = 0;
         loop {
@@ -631,11 +694,8 @@ impl Conn {
                 if let Some(la) = last_attempt {
                     let since = la.elapsed();
                     if since < wait && self.opts.reconnect_delay_cb.is_none() {
-                        let jitter = if self.opts.reconnect_jitter_ms > 0 {
-                            fastrand::u64(0..=self.opts.reconnect_jitter_ms as u64)
-                        } else {
-                            0
-                        };
+                        let jit_ms = if url.scheme == "tls" { self.opts.reconnect_jitter_tls_ms } else { self.opts.reconnect_jitter_ms };
+                        let jitter = if jit_ms > 0 { fastrand::u64(0..=jit_ms as u64) } else { 0 };
                         let d = wait - since + Duration::from_millis(jitter);
                         if self.sleep_or_close(d).await {
                             return Err(Error::new(Status::ConnectionClosed));
@@ -647,17 +707,32 @@ impl Conn {
                         if self.state.lock().closing {
                             return Err(Error::new(Status::ConnectionClosed));
                         }
-                        self.on_connected(idx, &stream, info, true);
+                        self.on_connected(idx, &stream, info, reconnecting);
                         return Ok((stream, rbuf));
                     }
                     Err(e) => {
-                        tracing_debug(&format!("reconnect to {} failed: {e}", url.full));
-                        self.state.lock().last_err = Some(e);
+                        tracing_debug(&format!("connect to {} failed: {e}", url.full));
+                        if e.status == Status::ConnectionAuthFailed {
+                            // cnats: the same authentication error twice in a row from the
+                            // same server closes the connection, unless told to ignore it.
+                            let mut st = self.state.lock();
+                            let text = e.message().to_string();
+                            if let Some(s) = st.pool.servers.get_mut(idx) {
+                                let again = s.last_auth_error.as_deref() == Some(text.as_str());
+                                s.last_auth_error = Some(text);
+                                if again && !self.opts.ignore_auth_error_abort {
+                                    drop(st);
+                                    return Err(e);
+                                }
+                            }
+                        }
+                        self.set_last_error(e);
                     }
                 }
             }
             if !tried_any {
-                return Err(Error::new(Status::NoServer));
+                let last = self.last_error();
+                return Err(Error::with_text(Status::NoServer, last.1.unwrap_or_else(|| Status::NoServer.text().into())));
             }
             passes += 1;
             if let Some(cb) = &self.opts.reconnect_delay_cb {
@@ -667,6 +742,18 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Forces a reconnect (cnats' natsConnection_Reconnect): the current socket is dropped
+    /// and the usual reconnect logic runs.
+    pub fn force_reconnect(&self) -> Result<()> {
+        let st = self.state.lock();
+        if st.status == ConnStatus::Closed || st.closing {
+            return Err(Error::new(Status::ConnectionClosed));
+        }
+        drop(st);
+        self.reconnect_notify.notify_one();
+        Ok(())
     }
 
     /// Sleeps; returns true if the connection was closed meanwhile.
@@ -761,6 +848,7 @@ impl Conn {
             }
             st.pongs.push_back(Some(w.clone()));
             st.out.extend_from_slice(proto::PING);
+            st.pings_in_out += 1;
             let wake = self.schedule_write(&mut st);
             drop(st);
             if wake {

@@ -40,7 +40,9 @@ fn out_ptr<T>(p: *mut *mut T) -> Result<(), Error> {
 
 /// Connects with the given options (NULL: defaults, to nats://localhost:4222). On success
 /// `*nc` is a new connection that the caller releases with natsConnection_Destroy. The
-/// connection keeps its own copy of the options.
+/// connection keeps its own copy of the options. With natsOptions_SetRetryOnFailedConnect
+/// and a connected callback, NATS_NOT_YET_CONNECTED also sets `*nc`: the connection keeps
+/// trying in the background.
 #[no_mangle]
 pub unsafe extern "C" fn natsConnection_Connect(nc: *mut *mut natsConnection, options: *mut natsOptions) -> natsStatus {
     guard("natsConnection_Connect", || {
@@ -48,8 +50,14 @@ pub unsafe extern "C" fn natsConnection_Connect(nc: *mut *mut natsConnection, op
         // SAFETY: NULL or a live options handle.
         let opts = unsafe { snapshot(options) }.unwrap_or_else(default_options);
         let c = Conn::connect(opts)?;
+        let pending = c.connect_pending.load(std::sync::atomic::Ordering::SeqCst);
         // SAFETY: checked non-NULL out-pointer.
         unsafe { *nc = Arc::into_raw(c) as *mut natsConnection };
+        if pending {
+            // With retry-on-failed-connect and a connected callback, the handle is valid and
+            // the first connect goes on in the background.
+            return Err(Error::new(Status::NotYetConnected));
+        }
         Ok(())
     })
 }
@@ -397,6 +405,16 @@ pub unsafe extern "C" fn natsConnection_GetLocalIPAndPort(nc: *mut natsConnectio
             *port = a.port() as c_int;
         }
         Ok(())
+    })
+}
+
+/// Forces a reconnect: the current socket is dropped and the reconnect logic runs, as if
+/// the server had gone away.
+#[no_mangle]
+pub unsafe extern "C" fn natsConnection_Reconnect(nc: *mut natsConnection) -> natsStatus {
+    guard("natsConnection_Reconnect", || {
+        // SAFETY: NULL or a live handle.
+        unsafe { conn_ref(nc) }?.force_reconnect()
     })
 }
 

@@ -551,3 +551,20 @@ pub unsafe extern "C" fn natsOptions_SetCustomInboxPrefix(opts: *mut natsOptions
         Ok(())
     })
 }
+
+/// Keeps trying to connect when the first attempt fails. Without a connected callback,
+/// natsConnection_Connect blocks until it connects or the reconnect attempts run out; with
+/// one, it returns NATS_NOT_YET_CONNECTED at once and the callback reports the connection.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetRetryOnFailedConnect(
+    opts: *mut natsOptions,
+    retry: bool,
+    connectedCb: natsConnectionHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetRetryOnFailedConnect", opts, true, |o| {
+        o.retry_on_failed_connect = retry;
+        o.connected_cb = if retry { conn_handler(connectedCb, closure) } else { None };
+        Ok(())
+    })
+}
