@@ -1,0 +1,911 @@
+//! Integration tests of the pure Rust core (`nats::core`) against a real `nats-server`.
+//!
+//! Every test starts its own server on a free 127.0.0.1 port (see `common`), so tests run in
+//! parallel. Each test names, in a comment, the cnats 3.13 behaviour it pins. Synchronisation
+//! uses flushes (a PONG comes after every MSG the server sent before it), channels and
+//! condition variables, never fixed sleeps; the only sleeps make a handler slow on purpose.
+
+mod common;
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use common::NatsServer;
+use nats::core::conn::Conn;
+use nats::core::msg::Msg;
+use nats::core::options::Options;
+use nats::core::status::{ConnStatus, Result, Status};
+use nats::core::sub::{MsgCallback, Sub};
+
+/// Upper bound for anything that should happen "soon".
+const WAIT: Duration = Duration::from_secs(5);
+const FLUSH_MS: i64 = 5_000;
+
+// ----- helpers -----
+
+fn opts(srv: &NatsServer) -> Options {
+    Options { url: Some(srv.url()), ..Default::default() }
+}
+
+/// A connection closed when the test ends (even when it fails), so that no reconnect loop
+/// keeps running once the server is gone.
+struct Client(Arc<Conn>);
+
+impl Deref for Client {
+    type Target = Arc<Conn>;
+    fn deref(&self) -> &Arc<Conn> {
+        &self.0
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+fn connect_with(o: Options) -> Client {
+    match Conn::connect(o) {
+        Ok(c) => Client(c),
+        Err(e) => panic!("connect failed: {:?} {}", e.status, e.message()),
+    }
+}
+
+fn connect(srv: &NatsServer) -> Client {
+    connect_with(opts(srv))
+}
+
+/// The status of an expected failure.
+fn status_of<T>(r: Result<T>) -> Status {
+    match r {
+        Ok(_) => panic!("expected an error, got Ok"),
+        Err(e) => e.status,
+    }
+}
+
+fn handler(f: impl Fn(&Arc<Conn>, &Arc<Sub>, Option<Box<Msg>>) + Send + Sync + 'static) -> Option<MsgCallback> {
+    Some(Arc::new(f))
+}
+
+fn flush(nc: &Conn) {
+    if let Err(e) = nc.flush_timeout(FLUSH_MS) {
+        panic!("flush failed: {:?} {}", e.status, e.message());
+    }
+}
+
+/// Waits until every event (closed/disconnected callbacks, async errors) posted so far has
+/// run: events run one at a time in posting order, so once the closed callback of a fresh
+/// connection closed now has run, everything posted before it has run too.
+fn event_barrier(srv: &NatsServer) {
+    let (tx, rx) = mpsc::channel();
+    let mut o = opts(srv);
+    o.closed_cb = Some(Arc::new(move |_c: &Arc<Conn>| {
+        let _ = tx.send(());
+    }));
+    let c = Conn::connect(o).expect("connect barrier connection");
+    c.close();
+    rx.recv_timeout(WAIT).expect("closed callback of the barrier connection did not run");
+}
+
+/// A gate a handler can block on until the test opens it.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+    fn wait(&self) {
+        let mut g = self.open.lock().unwrap();
+        while !*g {
+            g = self.cv.wait(g).unwrap();
+        }
+    }
+}
+
+/// Opens the gate when dropped, so a failing test never leaves a handler blocked.
+struct OpenOnDrop(Arc<Gate>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+// ----- connection lifecycle -----
+
+#[test]
+fn connect_status_connected_then_close_is_closed() {
+    // cnats: natsConnection_Connect returns a CONNECTED connection (GetConnectedUrl, client id
+    // and server id known); natsConnection_Close moves it to CLOSED, after which
+    // GetConnectedUrl returns nothing, and the closed callback runs exactly once (a second
+    // Close is a no-op).
+    let srv = NatsServer::start();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel();
+    let mut o = opts(&srv);
+    let c2 = closed.clone();
+    o.closed_cb = Some(Arc::new(move |_c: &Arc<Conn>| {
+        c2.fetch_add(1, Ordering::SeqCst);
+        let _ = tx.send(());
+    }));
+    let nc = connect_with(o);
+    assert_eq!(nc.status(), ConnStatus::Connected);
+    assert!(!nc.is_closed());
+    let url = nc.connected_url().expect("connected URL while connected");
+    assert!(url.contains(&format!("127.0.0.1:{}", srv.port())), "connected url {url}");
+    assert!(nc.client_id().expect("client id") > 0);
+    assert!(nc.connected_server_id().is_some_and(|s| !s.is_empty()));
+    flush(&nc);
+
+    nc.close();
+    assert_eq!(nc.status(), ConnStatus::Closed);
+    assert!(nc.is_closed());
+    assert_eq!(nc.connected_url(), None);
+    rx.recv_timeout(WAIT).expect("closed callback after Close");
+    nc.close();
+    event_barrier(&srv);
+    assert_eq!(closed.load(Ordering::SeqCst), 1, "closed callback must run exactly once");
+}
+
+#[test]
+fn connect_to_closed_port_fails_with_no_server() {
+    // cnats: natsConnection_Connect to an address where nothing listens fails with
+    // NATS_NO_SERVER ("No server available for connection").
+    common::server_bin(); // the suite needs a server; fail clearly here too if there is none
+    let port = common::free_port();
+    let o = Options { url: Some(format!("nats://127.0.0.1:{port}")), ..Default::default() };
+    let start = Instant::now();
+    assert_eq!(status_of(Conn::connect(o)), Status::NoServer);
+    assert!(start.elapsed() < Duration::from_secs(3), "refused connect took {:?}", start.elapsed());
+}
+
+// ----- publish / subscribe -----
+
+#[test]
+fn sync_subscription_receives_subject_reply_and_data() {
+    // cnats: natsConnection_SubscribeSync + natsSubscription_NextMsg return each message with
+    // the subject, reply and data it was published with; PendingMsgs counts what is queued;
+    // NextMsg with nothing queued returns NATS_TIMEOUT.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let sub = nc.subscribe("sync.foo", None, None, 0).unwrap();
+    assert!(sub.is_valid());
+    nc.publish(b"sync.foo", Some(b"my.reply"), None, b"hello").unwrap();
+    nc.publish(b"sync.foo", None, None, b"").unwrap();
+    flush(&nc);
+    assert_eq!(sub.with_state(|st| st.pending_msgs).unwrap(), 2);
+
+    let m = sub.next_msg(2_000).unwrap();
+    assert_eq!(m.subject(), b"sync.foo");
+    assert_eq!(m.reply(), Some(&b"my.reply"[..]));
+    assert_eq!(m.data(), b"hello");
+    let m = sub.next_msg(2_000).unwrap();
+    assert_eq!(m.subject(), b"sync.foo");
+    assert_eq!(m.reply(), None);
+    assert_eq!(m.data(), b"");
+    assert!(!m.has_headers());
+
+    let start = Instant::now();
+    assert_eq!(status_of(sub.next_msg(100)), Status::Timeout);
+    assert!(start.elapsed() >= Duration::from_millis(90));
+    assert_eq!(sub.with_state(|st| (st.pending_msgs, st.delivered)).unwrap(), (0, 2));
+}
+
+#[test]
+fn async_handler_delivers_in_order_on_a_library_thread() {
+    // cnats: natsConnection_Subscribe calls the handler for every message, one at a time, in
+    // the order received, on the subscription's own delivery thread (never the caller's).
+    const N: usize = 200;
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let test_thread = thread::current().id();
+    let (tx, rx) = mpsc::channel::<(ThreadId, Vec<u8>)>();
+    let sub = nc
+        .subscribe(
+            "async.foo",
+            None,
+            handler(move |_c, _s, m| {
+                let m = m.expect("message");
+                tx.send((thread::current().id(), m.data().to_vec())).unwrap();
+            }),
+            0,
+        )
+        .unwrap();
+    for i in 0..N {
+        nc.publish(b"async.foo", None, None, i.to_string().as_bytes()).unwrap();
+    }
+    flush(&nc);
+    let mut tid = None;
+    for i in 0..N {
+        let (t, d) = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("message {i} not delivered"));
+        assert_ne!(t, test_thread, "handler ran on the test thread");
+        assert_eq!(*tid.get_or_insert(t), t, "one delivery thread per subscription");
+        assert_eq!(d, i.to_string().into_bytes(), "out of order at {i}");
+    }
+    flush(&nc);
+    let (delivered, pending, dropped) = sub.with_state(|st| (st.delivered, st.pending_msgs, st.dropped)).unwrap();
+    assert_eq!((delivered, pending, dropped), (N as u64, 0, 0));
+    assert!(rx.try_recv().is_err(), "more than {N} messages delivered");
+    assert_eq!(status_of(sub.next_msg(10)), Status::IllegalState, "NextMsg on an async subscription");
+}
+
+#[test]
+fn global_delivery_async_handlers_in_order_on_the_shared_pool_thread() {
+    // cnats: with natsOptions_UseGlobalMessageDelivery(true) async subscriptions are served by
+    // the library's delivery pool (default size 1, so one thread for all of them), still one
+    // message at a time per subscription and in order, never on the caller's thread.
+    const N: usize = 100;
+    let srv = NatsServer::start();
+    let mut o = opts(&srv);
+    o.global_delivery = true;
+    let nc = connect_with(o);
+    let test_thread = thread::current().id();
+    let (tx, rx) = mpsc::channel::<(usize, ThreadId, Vec<u8>)>();
+    let mut subs = Vec::new();
+    for k in 0..2 {
+        let tx = tx.clone();
+        let subj = format!("global.{k}");
+        subs.push(
+            nc.subscribe(
+                &subj,
+                None,
+                handler(move |_c, _s, m| {
+                    let m = m.expect("message");
+                    tx.send((k, thread::current().id(), m.data().to_vec())).unwrap();
+                }),
+                0,
+            )
+            .unwrap(),
+        );
+    }
+    drop(tx);
+    for i in 0..N {
+        for k in 0..2 {
+            nc.publish(format!("global.{k}").as_bytes(), None, None, i.to_string().as_bytes()).unwrap();
+        }
+    }
+    flush(&nc);
+    let mut next = [0usize; 2];
+    let mut tids = Vec::new();
+    for _ in 0..2 * N {
+        let (k, t, d) = rx.recv_timeout(WAIT).expect("message not delivered");
+        assert_ne!(t, test_thread);
+        tids.push(t);
+        assert_eq!(d, next[k].to_string().into_bytes(), "subscription {k} out of order");
+        next[k] += 1;
+    }
+    assert_eq!(next, [N, N]);
+    assert!(tids.iter().all(|t| *t == tids[0]), "the default pool has a single delivery thread");
+    flush(&nc);
+    for s in &subs {
+        assert_eq!(s.with_state(|st| (st.delivered, st.pending_msgs)).unwrap(), (N as u64, 0));
+    }
+}
+
+#[test]
+fn wildcard_subscriptions_match_tokens() {
+    // cnats/server: '*' matches exactly one token, '>' one or more trailing tokens.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let star = nc.subscribe("wc.*", None, None, 0).unwrap();
+    let gt = nc.subscribe("wc.>", None, None, 0).unwrap();
+    let mid = nc.subscribe("wc.*.c", None, None, 0).unwrap();
+    for s in ["wc.a", "wc.a.b", "wc", "wc.b.c", "other.a"] {
+        nc.publish(s.as_bytes(), None, None, s.as_bytes()).unwrap();
+    }
+    flush(&nc);
+    let got = |sub: &Arc<Sub>| {
+        let mut v = Vec::new();
+        loop {
+            match sub.next_msg(20) {
+                Ok(m) => {
+                    assert_eq!(m.subject(), m.data());
+                    v.push(String::from_utf8(m.subject().to_vec()).unwrap());
+                }
+                Err(e) => {
+                    assert_eq!(e.status, Status::Timeout);
+                    return v;
+                }
+            }
+        }
+    };
+    assert_eq!(got(&star), ["wc.a"]);
+    assert_eq!(got(&gt), ["wc.a", "wc.a.b", "wc.b.c"]);
+    assert_eq!(got(&mid), ["wc.b.c"]);
+}
+
+#[test]
+fn queue_group_delivers_each_message_exactly_once() {
+    // cnats: natsConnection_QueueSubscribe: the server gives each message to exactly one
+    // member of the queue group.
+    const N: usize = 300;
+    let srv = NatsServer::start();
+    let sub_nc = connect(&srv);
+    let pub_nc = connect(&srv);
+    let counts: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
+    let (tx, rx) = mpsc::channel::<()>();
+    let mut subs = Vec::new();
+    for i in 0..3 {
+        let counts = counts.clone();
+        let tx = tx.clone();
+        subs.push(
+            sub_nc
+                .subscribe(
+                    "q.work",
+                    Some("workers"),
+                    handler(move |_c, _s, _m| {
+                        counts[i].fetch_add(1, Ordering::SeqCst);
+                        let _ = tx.send(());
+                    }),
+                    0,
+                )
+                .unwrap(),
+        );
+    }
+    flush(&sub_nc);
+    for i in 0..N {
+        pub_nc.publish(b"q.work", None, None, i.to_string().as_bytes()).unwrap();
+    }
+    flush(&pub_nc);
+    for i in 0..N {
+        rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("only {i} of {N} messages delivered"));
+    }
+    // Everything the server sent to the subscriber connection has been read once this returns.
+    flush(&sub_nc);
+    let received: u64 = subs.iter().map(|s| s.with_state(|st| st.delivered + st.pending_msgs as u64).unwrap()).sum();
+    assert_eq!(received, N as u64, "messages received by the group");
+    let c: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    assert_eq!(c.iter().sum::<usize>(), N, "per-member counts {c:?}");
+    assert!(c.iter().all(|&n| n > 0), "every member should get some messages: {c:?}");
+}
+
+#[test]
+fn headers_round_trip() {
+    // cnats: a message published with headers goes out as HPUB; the receiver's
+    // natsMsgHeader_Get/Values return what was set (keys case-sensitive, multiple values kept).
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    nc.header_support().expect("server supports headers");
+    let sub = nc.subscribe("hdr.test", None, None, 0).unwrap();
+    nc.publish(b"hdr.test", None, Some(b"NATS/1.0\r\nk: v\r\n\r\n"), b"body").unwrap();
+    let mut out = Msg::new(b"hdr.test", Some(b"hdr.reply"), b"x");
+    out.headers_mut().set("A", "1");
+    out.headers_mut().add("A", "2");
+    out.headers_mut().set("a", "lower");
+    nc.publish_msg(&out).unwrap();
+    flush(&nc);
+
+    let mut m = sub.next_msg(2_000).unwrap();
+    assert_eq!(m.data(), b"body");
+    assert!(m.has_headers());
+    let h = m.headers().expect("headers parsed");
+    assert_eq!(h.get("k"), Some("v"));
+    assert_eq!(h.get("K"), None);
+
+    let mut m = sub.next_msg(2_000).unwrap();
+    assert_eq!(m.data(), b"x");
+    assert_eq!(m.reply(), Some(&b"hdr.reply"[..]));
+    let h = m.headers().expect("headers parsed");
+    assert_eq!(h.values("A").map(|v| v.to_vec()), Some(vec!["1".to_string(), "2".to_string()]));
+    assert_eq!(h.get("a"), Some("lower"));
+}
+
+// ----- request / reply -----
+
+fn start_echo_responder(nc: &Conn, subject: &str) -> Arc<Sub> {
+    nc.subscribe(
+        subject,
+        None,
+        handler(|c, _s, m| {
+            let m = m.expect("message");
+            let reply = m.reply().expect("request has a reply subject").to_vec();
+            let mut data = b"re:".to_vec();
+            data.extend_from_slice(m.data());
+            c.publish(&reply, None, None, &data).expect("publish reply");
+        }),
+        0,
+    )
+    .unwrap()
+}
+
+#[test]
+fn request_reply_with_a_responder() {
+    // cnats: natsConnection_Request publishes with a reply subject under the connection's
+    // shared _INBOX.<nuid>.* subscription and returns the first reply; concurrent requests
+    // each get their own reply.
+    let srv = NatsServer::start();
+    let responder = connect(&srv);
+    let _r = start_echo_responder(&responder, "svc.echo");
+    flush(&responder);
+
+    let nc = connect(&srv);
+    let m = nc.request(b"svc.echo", None, b"ping", 2_000).unwrap();
+    assert_eq!(m.data(), b"re:ping");
+    let subj = String::from_utf8(m.subject().to_vec()).unwrap();
+    assert!(subj.starts_with("_INBOX."), "reply subject {subj}");
+    assert_eq!(subj.split('.').count(), 3, "new-style reply subject is _INBOX.<nuid>.<token>: {subj}");
+
+    thread::scope(|s| {
+        for t in 0..4 {
+            let nc = &nc;
+            s.spawn(move || {
+                for i in 0..10 {
+                    let body = format!("{t}-{i}");
+                    let r = nc.request(b"svc.echo", None, body.as_bytes(), 2_000).unwrap();
+                    assert_eq!(r.data(), format!("re:{body}").as_bytes());
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn request_without_responders_fails_fast_with_no_responders() {
+    // cnats: natsConnection_Request returns NATS_NO_RESPONDERS as soon as the server answers
+    // with a 503 status (no subscriber on the subject), well before the timeout.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let start = Instant::now();
+    assert_eq!(status_of(nc.request(b"nobody.home", None, b"x", 5_000)), Status::NoResponders);
+    assert!(start.elapsed() < Duration::from_secs(1), "no-responders took {:?}", start.elapsed());
+    // The connection is still fine.
+    assert_eq!(nc.status(), ConnStatus::Connected);
+    flush(&nc);
+}
+
+#[test]
+fn request_times_out_when_the_responder_is_silent() {
+    // cnats: natsConnection_Request returns NATS_TIMEOUT after the timeout when a subscriber
+    // exists (no 503) but never answers.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let _silent = nc.subscribe("svc.silent", None, None, 0).unwrap();
+    flush(&nc);
+    let start = Instant::now();
+    assert_eq!(status_of(nc.request(b"svc.silent", None, b"x", 300)), Status::Timeout);
+    let el = start.elapsed();
+    assert!(el >= Duration::from_millis(290), "timed out too early: {el:?}");
+    assert!(el < Duration::from_secs(3), "timed out too late: {el:?}");
+    assert_eq!(nc.status(), ConnStatus::Connected);
+}
+
+#[test]
+fn old_request_style_works() {
+    // cnats: with natsOptions_UseOldRequestStyle each request uses its own _INBOX.<nuid>
+    // subscription (auto-unsubscribed after 1 message) and still returns the reply, or
+    // NATS_NO_RESPONDERS when nobody listens.
+    let srv = NatsServer::start();
+    let mut o = opts(&srv);
+    o.old_request_style = true;
+    let nc = connect_with(o);
+    let _r = start_echo_responder(&nc, "svc.old");
+    for i in 0..3 {
+        let body = format!("old{i}");
+        let m = nc.request(b"svc.old", None, body.as_bytes(), 2_000).unwrap();
+        assert_eq!(m.data(), format!("re:{body}").as_bytes());
+        let subj = String::from_utf8(m.subject().to_vec()).unwrap();
+        assert!(subj.starts_with("_INBOX."), "reply subject {subj}");
+        assert_eq!(subj.split('.').count(), 2, "old-style reply subject is a plain inbox: {subj}");
+    }
+    let start = Instant::now();
+    assert_eq!(status_of(nc.request(b"nobody.old", None, b"x", 5_000)), Status::NoResponders);
+    assert!(start.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn handler_can_make_a_request_on_the_same_connection() {
+    // cnats: message callbacks run on a delivery thread, not the reader, so a callback can
+    // call natsConnection_Request (answered by another subscription's callback on the same
+    // connection) without deadlocking.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let _r = start_echo_responder(&nc, "svc.inner");
+    let (tx, rx) = mpsc::channel::<std::result::Result<Vec<u8>, Status>>();
+    let _trigger = nc
+        .subscribe(
+            "trigger",
+            None,
+            handler(move |c, _s, m| {
+                let m = m.expect("message");
+                let r = c.request(b"svc.inner", None, m.data(), 3_000);
+                let _ = tx.send(r.map(|r| r.data().to_vec()).map_err(|e| e.status));
+            }),
+            0,
+        )
+        .unwrap();
+    for i in 0..3 {
+        nc.publish(b"trigger", None, None, format!("t{i}").as_bytes()).unwrap();
+    }
+    flush(&nc);
+    for i in 0..3 {
+        let r = rx.recv_timeout(WAIT).expect("the handler's request did not complete (deadlock?)");
+        assert_eq!(r, Ok(format!("re:t{i}").into_bytes()));
+    }
+}
+
+// ----- unsubscribe -----
+
+#[test]
+fn auto_unsubscribe_async_delivers_exactly_max() {
+    // cnats: natsSubscription_AutoUnsubscribe(sub, 5) delivers exactly 5 messages, then the
+    // subscription is removed (invalid) and its completion callback runs.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let count = Arc::new(AtomicUsize::new(0));
+    let c2 = count.clone();
+    let sub = nc
+        .subscribe(
+            "auto.async",
+            None,
+            handler(move |_c, _s, _m| {
+                c2.fetch_add(1, Ordering::SeqCst);
+            }),
+            0,
+        )
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    sub.set_on_complete(Some(Box::new(move || {
+        let _ = tx.send(());
+    })))
+    .unwrap();
+    nc.unsubscribe(&sub, 5).unwrap();
+    for i in 0..10 {
+        nc.publish(b"auto.async", None, None, format!("{i}").as_bytes()).unwrap();
+    }
+    flush(&nc);
+    rx.recv_timeout(WAIT).expect("completion callback after the 5th message");
+    assert_eq!(count.load(Ordering::SeqCst), 5);
+    assert!(!sub.is_valid());
+    // The server stopped sending after 5 too (UNSUB <sid> 5).
+    assert_eq!(nc.stats().in_msgs, 5);
+}
+
+#[test]
+fn auto_unsubscribe_sync_then_max_delivered() {
+    // cnats: after AutoUnsubscribe(sub, 5) NextMsg returns 5 messages, then
+    // NATS_MAX_DELIVERED_MSGS (the subscription is closed because its max was reached).
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let sub = nc.subscribe("auto.sync", None, None, 0).unwrap();
+    nc.unsubscribe(&sub, 5).unwrap();
+    for i in 0..10 {
+        nc.publish(b"auto.sync", None, None, format!("{i}").as_bytes()).unwrap();
+    }
+    flush(&nc);
+    for i in 0..5 {
+        let m = sub.next_msg(2_000).unwrap();
+        assert_eq!(m.data(), format!("{i}").as_bytes());
+    }
+    assert_eq!(status_of(sub.next_msg(100)), Status::MaxDeliveredMsgs);
+    assert!(!sub.is_valid());
+    assert_eq!(nc.stats().in_msgs, 5);
+}
+
+#[test]
+fn handler_unsubscribes_its_own_subscription() {
+    // cnats: natsSubscription_Unsubscribe called from the subscription's own callback
+    // succeeds; no further message is delivered and the completion callback runs.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let count = Arc::new(AtomicUsize::new(0));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let (c2, r2) = (count.clone(), results.clone());
+    let sub = nc
+        .subscribe(
+            "self.unsub",
+            None,
+            handler(move |c, s, _m| {
+                c2.fetch_add(1, Ordering::SeqCst);
+                r2.lock().unwrap().push(c.unsubscribe(s, 0).map_err(|e| e.status));
+            }),
+            0,
+        )
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    sub.set_on_complete(Some(Box::new(move || {
+        let _ = tx.send(());
+    })))
+    .unwrap();
+    for i in 0..10 {
+        nc.publish(b"self.unsub", None, None, format!("{i}").as_bytes()).unwrap();
+    }
+    flush(&nc);
+    rx.recv_timeout(WAIT).expect("completion callback after the handler unsubscribed");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(*results.lock().unwrap(), vec![Ok(())]);
+    assert!(!sub.is_valid());
+    assert_eq!(status_of(nc.unsubscribe(&sub, 0)), Status::InvalidSubscription);
+}
+
+// ----- slow consumer -----
+
+#[test]
+fn slow_consumer_drops_and_reports_once_per_episode() {
+    // cnats: a message arriving while the subscription already holds max_pending_msgs (10)
+    // is dropped and counted in Dropped; the error handler gets NATS_SLOW_CONSUMER with the
+    // subscription once for the episode (until a message is queued again). The message being
+    // handled does not count as pending, so with the handler blocked on message 1, messages
+    // 2..=11 are queued and 12..=100 dropped.
+    let srv = NatsServer::start();
+    let sc_calls = Arc::new(Mutex::new(Vec::<(Status, Option<u64>)>::new()));
+    let mut o = opts(&srv);
+    o.max_pending_msgs = 10;
+    let calls = sc_calls.clone();
+    o.err_handler = Some(Arc::new(move |_c: &Arc<Conn>, s: Option<&Arc<Sub>>, st: Status| {
+        calls.lock().unwrap().push((st, s.map(|s| s.sid)));
+    }));
+    let nc = connect_with(o);
+    let gate = Arc::new(Gate::default());
+    let _guard = OpenOnDrop(gate.clone());
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let g2 = gate.clone();
+    let sub = nc
+        .subscribe(
+            "slow",
+            None,
+            handler(move |_c, _s, _m| {
+                let _ = entered_tx.send(());
+                g2.wait();
+                let _ = done_tx.send(());
+            }),
+            0,
+        )
+        .unwrap();
+    nc.publish(b"slow", None, None, b"0").unwrap();
+    flush(&nc);
+    entered_rx.recv_timeout(WAIT).expect("handler got the first message");
+    for i in 1..100 {
+        nc.publish(b"slow", None, None, format!("{i}").as_bytes()).unwrap();
+    }
+    // All 99 MSGs were processed by the reader before the PONG.
+    flush(&nc);
+    let (pending, dropped) = sub.with_state(|st| (st.pending_msgs, st.dropped)).unwrap();
+    assert_eq!(pending, 10, "pending while the handler is blocked");
+    assert_eq!(dropped, 89, "dropped while the handler is blocked");
+
+    gate.open();
+    for i in 0..11 {
+        done_rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("only {i} of 11 queued messages delivered"));
+    }
+    flush(&nc);
+    let (delivered, pending, dropped) = sub.with_state(|st| (st.delivered, st.pending_msgs, st.dropped)).unwrap();
+    assert!(dropped > 0);
+    assert_eq!(delivered + pending as u64 + dropped as u64, 100, "delivered {delivered} pending {pending} dropped {dropped}");
+    assert_eq!((delivered, pending, dropped), (11, 0, 89));
+    assert!(done_rx.try_recv().is_err(), "more than 11 messages delivered");
+
+    event_barrier(&srv);
+    let calls = sc_calls.lock().unwrap().clone();
+    let sc: Vec<_> = calls.iter().filter(|(st, _)| *st == Status::SlowConsumer).collect();
+    assert_eq!(sc.len(), 1, "slow consumer reports: {calls:?}");
+    assert_eq!(sc[0].1, Some(sub.sid), "the report names the subscription");
+    assert_eq!(nc.last_error().0, Status::SlowConsumer);
+}
+
+// ----- drain -----
+
+#[test]
+fn subscription_drain_delivers_everything_already_received() {
+    // cnats: natsSubscription_Drain sends UNSUB but still delivers every message already
+    // received to the (slow) callback; WaitForDrainCompletion returns NATS_OK,
+    // DrainCompletionStatus is NATS_OK (NATS_ILLEGAL_STATE before completion), and once the
+    // on-complete callback ran the subscription is invalid (cnats marks the drain complete
+    // just before removing the subscription, so IsValid is only guaranteed false after the
+    // on-complete callback). Messages published after the UNSUB are not received.
+    const N: usize = 50;
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let count = Arc::new(AtomicUsize::new(0));
+    let c2 = count.clone();
+    let sub = nc
+        .subscribe(
+            "drain.sub",
+            None,
+            handler(move |_c, _s, _m| {
+                thread::sleep(Duration::from_millis(2));
+                c2.fetch_add(1, Ordering::SeqCst);
+            }),
+            0,
+        )
+        .unwrap();
+    let (done_tx, done_rx) = mpsc::channel();
+    sub.set_on_complete(Some(Box::new(move || {
+        let _ = done_tx.send(());
+    })))
+    .unwrap();
+    for i in 0..N {
+        nc.publish(b"drain.sub", None, None, format!("{i}").as_bytes()).unwrap();
+    }
+    flush(&nc);
+    assert_eq!(sub.drain_completion_status(), Status::IllegalState, "before drain");
+    nc.drain_sub(&sub, 10_000).unwrap();
+    assert!(sub.is_draining());
+    // Published after UNSUB: the server does not deliver it.
+    nc.publish(b"drain.sub", None, None, b"late").unwrap();
+    sub.wait_drain(10_000).expect("drain completes");
+    assert_eq!(sub.drain_completion_status(), Status::Ok);
+    assert_eq!(count.load(Ordering::SeqCst), N);
+    done_rx.recv_timeout(WAIT).expect("on-complete callback after the drain");
+    assert!(!sub.is_valid());
+    flush(&nc);
+    assert_eq!(nc.stats().in_msgs, N as u64);
+    assert_eq!(nc.status(), ConnStatus::Connected);
+}
+
+#[test]
+fn connection_drain_then_closed_and_closed_cb_once() {
+    // cnats: natsConnection_Drain first drains the subscriptions (status DRAINING_SUBS, new
+    // subscriptions refused with NATS_DRAINING), delivers what was received, then flushes and
+    // closes the connection: status CLOSED and the closed callback runs exactly once.
+    const N: usize = 20;
+    let srv = NatsServer::start();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let mut o = opts(&srv);
+    let c2 = closed.clone();
+    o.closed_cb = Some(Arc::new(move |_c: &Arc<Conn>| {
+        c2.fetch_add(1, Ordering::SeqCst);
+        let _ = closed_tx.send(());
+    }));
+    let nc = connect_with(o);
+    let gate = Arc::new(Gate::default());
+    let _guard = OpenOnDrop(gate.clone());
+    let count = Arc::new(AtomicUsize::new(0));
+    let (g2, n2) = (gate.clone(), count.clone());
+    let _sub = nc
+        .subscribe(
+            "drain.conn",
+            None,
+            handler(move |_c, _s, _m| {
+                g2.wait();
+                n2.fetch_add(1, Ordering::SeqCst);
+            }),
+            0,
+        )
+        .unwrap();
+    for i in 0..N {
+        nc.publish(b"drain.conn", None, None, format!("{i}").as_bytes()).unwrap();
+    }
+    flush(&nc);
+    nc.drain(10_000).unwrap();
+    // The handler is blocked, so the subscription phase cannot be over.
+    assert_eq!(nc.status(), ConnStatus::DrainingSubs);
+    assert!(nc.is_draining());
+    assert_eq!(status_of(nc.subscribe("drain.other", None, None, 0)), Status::Draining);
+    assert_eq!(status_of(nc.drain(1_000)), Status::Draining);
+    gate.open();
+    closed_rx.recv_timeout(WAIT).expect("closed callback after drain");
+    assert_eq!(count.load(Ordering::SeqCst), N);
+    assert_eq!(nc.status(), ConnStatus::Closed);
+    event_barrier(&srv);
+    assert_eq!(closed.load(Ordering::SeqCst), 1, "closed callback must run exactly once");
+}
+
+// ----- stats, closed connection, validation -----
+
+#[test]
+fn stats_count_messages_and_bytes() {
+    // cnats: natsConnection_GetStats counts every published (out) and received (in) message
+    // and its payload bytes; after a flush the counts are exact.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let s0 = nc.stats();
+    assert_eq!((s0.in_msgs, s0.in_bytes, s0.out_msgs, s0.out_bytes, s0.reconnects), (0, 0, 0, 0, 0));
+    let _sub = nc.subscribe("stats.x", None, None, 0).unwrap();
+    for _ in 0..7 {
+        nc.publish(b"stats.x", None, None, b"12345").unwrap();
+    }
+    nc.publish(b"stats.none", None, None, b"abc").unwrap(); // nobody listens
+    flush(&nc);
+    let s = nc.stats();
+    assert_eq!(s.out_msgs, 8);
+    assert_eq!(s.out_bytes, 7 * 5 + 3);
+    assert_eq!(s.in_msgs, 7);
+    assert_eq!(s.in_bytes, 7 * 5);
+    assert_eq!(s.reconnects, 0);
+}
+
+#[test]
+fn operations_on_a_closed_connection_fail_with_connection_closed() {
+    // cnats: FlushTimeout, Publish, Subscribe, Request and Drain on a closed connection return
+    // NATS_CONNECTION_CLOSED; NextMsg on a subscription of a closed connection too.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let sub = nc.subscribe("closed.x", None, None, 0).unwrap();
+    nc.close();
+    assert_eq!(status_of(nc.flush_timeout(1_000)), Status::ConnectionClosed);
+    assert_eq!(status_of(nc.publish(b"closed.x", None, None, b"x")), Status::ConnectionClosed);
+    assert_eq!(status_of(nc.subscribe("closed.y", None, None, 0)), Status::ConnectionClosed);
+    assert_eq!(status_of(nc.request(b"closed.x", None, b"x", 1_000)), Status::ConnectionClosed);
+    assert_eq!(status_of(nc.drain(1_000)), Status::ConnectionClosed);
+    assert_eq!(status_of(sub.next_msg(100)), Status::ConnectionClosed);
+    assert!(!sub.is_valid());
+}
+
+#[test]
+fn invalid_subjects_are_rejected() {
+    // cnats: subscribe validates the subject (nats_IsSubjectValid: no empty token, no
+    // whitespace) and returns NATS_INVALID_SUBJECT; an empty subject on publish/request is
+    // NATS_INVALID_SUBJECT, and this library also refuses whitespace on publish so it cannot
+    // corrupt the protocol line. Bad queue names give NATS_INVALID_QUEUE_NAME.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    for s in ["foo bar", "foo\r\n", "", "foo..bar", ".foo", "foo.", "foo.>.bar", "foo\tbar"] {
+        assert_eq!(status_of(nc.subscribe(s, None, None, 0)), Status::InvalidSubject, "subscribe {s:?}");
+    }
+    for s in ["foo bar", "foo\r\n", ""] {
+        assert_eq!(status_of(nc.publish(s.as_bytes(), None, None, b"x")), Status::InvalidSubject, "publish {s:?}");
+    }
+    assert_eq!(status_of(nc.request(b"", None, b"x", 1_000)), Status::InvalidSubject);
+    assert_eq!(status_of(nc.subscribe("ok.subj", Some("bad queue"), None, 0)), Status::InvalidQueueName);
+    assert_eq!(status_of(nc.subscribe("ok.subj", Some(""), None, 0)), Status::InvalidQueueName);
+    // Nothing bad reached the server: the connection is intact.
+    flush(&nc);
+    assert_eq!(nc.status(), ConnStatus::Connected);
+    let ok = nc.subscribe("ok.*", Some("q"), None, 0).unwrap();
+    nc.publish(b"ok.subj", None, None, b"fine").unwrap();
+    flush(&nc);
+    assert_eq!(ok.next_msg(1_000).unwrap().data(), b"fine");
+}
+
+#[test]
+fn payload_over_max_payload_is_rejected() {
+    // cnats: natsConnection_Publish with more data than the server's max_payload (INFO) fails
+    // with NATS_MAX_PAYLOAD without sending anything; exactly max_payload is accepted.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let max = nc.max_payload();
+    assert_eq!(max, 1024 * 1024, "nats-server default max_payload");
+    let big = vec![b'a'; max as usize + 1];
+    assert_eq!(status_of(nc.publish(b"big", None, None, &big)), Status::MaxPayload);
+    assert_eq!(nc.stats().out_msgs, 0);
+
+    let sub = nc.subscribe("big", None, None, 0).unwrap();
+    nc.publish(b"big", None, None, &big[..max as usize]).unwrap();
+    flush(&nc);
+    assert_eq!(sub.next_msg(2_000).unwrap().data().len(), max as usize);
+    assert_eq!(nc.status(), ConnStatus::Connected);
+}
+
+// ----- reconnect (uses the helper's restart) -----
+
+#[test]
+fn reconnects_after_server_restart_and_resends_subscriptions() {
+    // cnats: when the server goes away the connection reconnects (disconnected then
+    // reconnected callbacks), re-sends its subscriptions, counts the reconnect in the stats,
+    // and messages flow again.
+    let mut srv = NatsServer::start();
+    let (disc_tx, disc_rx) = mpsc::channel();
+    let (rec_tx, rec_rx) = mpsc::channel();
+    let mut o = opts(&srv);
+    o.reconnect_wait_ms = 50;
+    o.reconnect_jitter_ms = 0;
+    o.disconnected_cb = Some(Arc::new(move |_c: &Arc<Conn>| {
+        let _ = disc_tx.send(());
+    }));
+    o.reconnected_cb = Some(Arc::new(move |_c: &Arc<Conn>| {
+        let _ = rec_tx.send(());
+    }));
+    let nc = connect_with(o);
+    let sub = nc.subscribe("rc.x", None, None, 0).unwrap();
+    flush(&nc);
+
+    srv.restart();
+    disc_rx.recv_timeout(WAIT).expect("disconnected callback");
+    rec_rx.recv_timeout(WAIT).expect("reconnected callback");
+    assert_eq!(nc.status(), ConnStatus::Connected);
+    assert_eq!(nc.stats().reconnects, 1);
+    nc.publish(b"rc.x", None, None, b"again").unwrap();
+    flush(&nc);
+    assert_eq!(sub.next_msg(2_000).unwrap().data(), b"again");
+}
