@@ -222,7 +222,7 @@ NATS_EXTERN bool natsConnection_IsReconnecting(natsConnection *nc);
 NATS_EXTERN bool natsConnection_IsDraining(natsConnection *nc);
 
 /**
- * The connection's state (NATS_CONN_STATUS_CLOSED for NULL... cnats returns DISCONNECTED).
+ * The connection's state (NATS_CONN_STATUS_CLOSED for NULL).
  */
 NATS_EXTERN natsConnStatus natsConnection_Status(natsConnection *nc);
 
@@ -635,9 +635,11 @@ NATS_EXTERN void nats_Close(void);
 
 /**
  * Like nats_Close, then waits up to `timeout` ms (forever if <= 0) for the library's
- * threads to exit. NATS_ILLEGAL_STATE when called from a library thread (a callback);
- * NATS_TIMEOUT when threads are still running at the deadline (for example because a
- * connection was not destroyed).
+ * threads to exit. NATS_NOT_INITIALIZED when the library is not open;
+ * NATS_ILLEGAL_STATE when called from a library thread (a callback); NATS_TIMEOUT when
+ * threads are still running at the deadline (for example because a connection was not
+ * destroyed). As in cnats, these outcomes are returned without being recorded as the
+ * thread's last error.
  */
 NATS_EXTERN natsStatus nats_CloseAndWait(int64_t timeout);
 

@@ -108,12 +108,12 @@ pub unsafe extern "C" fn natsConnection_IsDraining(nc: *mut natsConnection) -> b
     guard_or("natsConnection_IsDraining", false, || unsafe { conn_ref(nc) }.is_ok_and(|c| c.is_draining()))
 }
 
-/// The connection's state (NATS_CONN_STATUS_CLOSED for NULL... cnats returns DISCONNECTED).
+/// The connection's state (NATS_CONN_STATUS_CLOSED for NULL).
 #[no_mangle]
 pub unsafe extern "C" fn natsConnection_Status(nc: *mut natsConnection) -> natsConnStatus {
-    guard_or("natsConnection_Status", ConnStatus::Disconnected as natsConnStatus, || {
+    guard_or("natsConnection_Status", ConnStatus::Closed as natsConnStatus, || {
         // SAFETY: NULL or a live handle.
-        unsafe { conn_ref(nc) }.map_or(ConnStatus::Disconnected as natsConnStatus, |c| c.status() as natsConnStatus)
+        unsafe { conn_ref(nc) }.map_or(ConnStatus::Closed as natsConnStatus, |c| c.status() as natsConnStatus)
     })
 }
 
@@ -122,7 +122,10 @@ pub unsafe extern "C" fn natsConnection_Status(nc: *mut natsConnection) -> natsC
 pub unsafe extern "C" fn natsConnection_Buffered(nc: *mut natsConnection) -> c_int {
     guard_or("natsConnection_Buffered", -1, || {
         // SAFETY: NULL or a live handle.
-        unsafe { conn_ref(nc) }.map_or(-1, |c| c.buffered().min(c_int::MAX as usize) as c_int)
+        match unsafe { conn_ref(nc) } {
+            Ok(c) if !c.is_closed() => c.buffered().min(c_int::MAX as usize) as c_int,
+            _ => -1,
+        }
     })
 }
 

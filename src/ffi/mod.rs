@@ -21,6 +21,7 @@ pub use types::*;
 /// Runs an exported body that returns a status. Errors are recorded as the thread's last
 /// error with `func` as the stack frame; a panic becomes `NATS_ERR`.
 pub(crate) fn guard(func: &'static str, f: impl FnOnce() -> Result<(), Error>) -> natsStatus {
+    nats::ensure_open();
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => NATS_OK,
         Ok(Err(e)) => error::record(func, &e),

@@ -20,6 +20,14 @@ pub(crate) const VERSION_REQUIRED_NUMBER: u32 = 0x030D00;
 pub(crate) static DEFAULT_TO_POOL: AtomicBool = AtomicBool::new(false);
 pub(crate) static DEFAULT_WRITE_DEADLINE: AtomicI64 = AtomicI64::new(0);
 static OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Marks the library open, as every cnats entry point does through nats_Open(-1).
+#[inline]
+pub(crate) fn ensure_open() {
+    if !OPEN.load(Ordering::Relaxed) {
+        OPEN.store(true, Ordering::SeqCst);
+    }
+}
 static MONO_START: Lazy<Instant> = Lazy::new(Instant::now);
 
 /// Initializes the library with the given settings. Other calls open the library with
@@ -27,11 +35,12 @@ static MONO_START: Lazy<Instant> = Lazy::new(Instant::now);
 /// before anything else.
 #[no_mangle]
 pub unsafe extern "C" fn nats_OpenWithConfig(config: *mut natsClientConfig) -> natsStatus {
+    let was_open = OPEN.load(Ordering::SeqCst);
     guard("nats_OpenWithConfig", || {
         check_arg!(!config.is_null());
         // SAFETY: checked non-NULL; the caller passes a valid natsClientConfig.
         let c = unsafe { &*config };
-        if OPEN.swap(true, Ordering::SeqCst) {
+        if was_open {
             return Err(Error::with_text(Status::IllegalState, "the library is already open"));
         }
         DEFAULT_TO_POOL.store(c.DefaultToThreadPool, Ordering::Relaxed);
@@ -209,31 +218,44 @@ pub extern "C" fn nats_ReleaseThreadMemory() {
 #[no_mangle]
 pub extern "C" fn nats_Close() {
     guard_or("nats_Close", (), || {
-        OPEN.store(false, Ordering::SeqCst);
-        sub::shutdown_pool();
-        events::shutdown();
+        close_lib();
     })
 }
 
+/// Returns false when the library was not open.
+fn close_lib() -> bool {
+    if !OPEN.swap(false, Ordering::SeqCst) {
+        return false;
+    }
+    sub::shutdown_pool();
+    events::shutdown();
+    error::clear();
+    true
+}
+
 /// Like nats_Close, then waits up to `timeout` ms (forever if <= 0) for the library's
-/// threads to exit. NATS_ILLEGAL_STATE when called from a library thread (a callback);
-/// NATS_TIMEOUT when threads are still running at the deadline (for example because a
-/// connection was not destroyed).
+/// threads to exit. NATS_NOT_INITIALIZED when the library is not open;
+/// NATS_ILLEGAL_STATE when called from a library thread (a callback); NATS_TIMEOUT when
+/// threads are still running at the deadline (for example because a connection was not
+/// destroyed). As in cnats, these outcomes are returned without being recorded as the
+/// thread's last error.
 #[no_mangle]
 pub extern "C" fn nats_CloseAndWait(timeout: i64) -> natsStatus {
-    guard("nats_CloseAndWait", || {
-        if runtime::is_library_thread() {
-            return Err(Error::with_text(
-                Status::IllegalState,
-                "nats_CloseAndWait cannot be called from a thread created by the library",
-            ));
+    guard_or("nats_CloseAndWait", Status::Err as natsStatus, || {
+        if !OPEN.load(Ordering::SeqCst) {
+            return Status::NotInitialized as natsStatus;
         }
-        nats_Close();
+        if runtime::is_library_thread() {
+            return Status::IllegalState as natsStatus;
+        }
+        if !close_lib() {
+            return Status::NotInitialized as natsStatus;
+        }
         let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
         if runtime::wait_threads(0, deadline) {
-            Ok(())
+            NATS_OK
         } else {
-            Err(Error::with_text(Status::Timeout, "library threads still running"))
+            Status::Timeout as natsStatus
         }
     })
 }
