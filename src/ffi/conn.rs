@@ -649,6 +649,16 @@ fn subscribe_common(
     cb: Option<(natsMsgHandler, *mut c_void)>,
 ) -> natsStatus {
     guard(func, || {
+        // cnats checks the callback, the queue name's presence and the timeout before
+        // anything else.
+        if let Some((f, _)) = cb {
+            check_arg!(f.is_some());
+        }
+        if let Some(q) = queue {
+            // SAFETY: NULL or a NUL-terminated string.
+            check_arg!(!q.is_null() && unsafe { *q } != 0);
+        }
+        check_arg!(timeout >= 0);
         out_ptr(sub)?;
         // SAFETY: NULL or a live handle.
         let c = unsafe { conn_ref(nc) }?;
@@ -665,16 +675,7 @@ fn subscribe_common(
                     .ok_or_else(|| Error::new(Status::InvalidQueueName))?,
             ),
         };
-        let handler = match cb {
-            None => None,
-            Some((f, closure)) => {
-                check_arg!(f.is_some());
-                msg_handler(f, closure)
-            }
-        };
-        if cb.is_some() && timeout < 0 {
-            return Err(Error::new(Status::InvalidArg));
-        }
+        let handler = cb.and_then(|(f, closure)| msg_handler(f, closure));
         let s = c.subscribe(s, q, handler, timeout)?;
         // SAFETY: checked non-NULL out-pointer.
         unsafe { *sub = sub_into_raw(s) };
@@ -705,6 +706,9 @@ pub unsafe extern "C" fn natsConnection_SubscribeTimeout(
     cb: natsMsgHandler,
     cbClosure: *mut c_void,
 ) -> natsStatus {
+    if timeout <= 0 {
+        return guard("natsConnection_SubscribeTimeout", || Err(Error::new(Status::InvalidArg)));
+    }
     subscribe_common("natsConnection_SubscribeTimeout", sub, nc, subject, None, timeout, Some((cb, cbClosure)))
 }
 
@@ -738,6 +742,9 @@ pub unsafe extern "C" fn natsConnection_QueueSubscribeTimeout(
     cb: natsMsgHandler,
     cbClosure: *mut c_void,
 ) -> natsStatus {
+    if timeout <= 0 {
+        return guard("natsConnection_QueueSubscribeTimeout", || Err(Error::new(Status::InvalidArg)));
+    }
     subscribe_common("natsConnection_QueueSubscribeTimeout", sub, nc, subject, Some(queueGroup), timeout, Some((cb, cbClosure)))
 }
 
