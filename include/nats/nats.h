@@ -511,12 +511,12 @@ NATS_EXTERN void natsMsgList_Destroy(natsMsgList *list);
 NATS_EXTERN natsStatus natsHeader_New(natsHeader **new_header);
 
 /**
- * Sets a header, replacing its values.
+ * Sets a header, replacing its values (`value` may be empty, not NULL).
  */
 NATS_EXTERN natsStatus natsHeader_Set(natsHeader *h, const char *key, const char *value);
 
 /**
- * Adds a value to a header.
+ * Adds a value to a header (`value` may be empty, not NULL).
  */
 NATS_EXTERN natsStatus natsHeader_Add(natsHeader *h, const char *key, const char *value);
 
@@ -923,12 +923,12 @@ NATS_EXTERN natsStatus natsSubscription_QueuedMsgs(natsSubscription *sub, uint64
 NATS_EXTERN natsConnection *natsSubscription_GetConnection(natsSubscription *sub);
 
 /**
- * The subscription id (0 for NULL).
+ * The subscription id (0 for NULL or a closed subscription).
  */
 NATS_EXTERN int64_t natsSubscription_GetID(natsSubscription *sub);
 
 /**
- * The subject (owned by the subscription; NULL for NULL).
+ * The subject (owned by the subscription; NULL for NULL or a closed subscription).
  */
 NATS_EXTERN const char *natsSubscription_GetSubject(natsSubscription *sub);
 

@@ -969,6 +969,9 @@ impl Conn {
         if !known || !sub.is_valid() {
             return Err(Error::new(Status::InvalidSubscription));
         }
+        if sub.is_draining() {
+            return Ok(());
+        }
         let mut wake = false;
         if st.status != ConnStatus::Reconnecting {
             proto::encode_unsub(&mut st.out, sub.sid, None);
@@ -1058,22 +1061,29 @@ impl Conn {
     }
 
     /// Drains every subscription, then publishes, then closes (cnats' natsConnection_Drain).
+    /// Returns at once; a library thread does the work. Calling it again while draining
+    /// does nothing.
     pub fn drain(&self, timeout_ms: i64) -> Result<()> {
         let subs: Vec<Arc<Sub>> = {
             let mut st = self.state.lock();
             if st.status == ConnStatus::Closed || st.closing {
                 return Err(Error::new(Status::ConnectionClosed));
             }
-            if st.status == ConnStatus::Reconnecting {
-                return Err(Error::with_text(Status::IllegalState, "cannot drain while reconnecting"));
+            if matches!(st.status, ConnStatus::Reconnecting | ConnStatus::Connecting) {
+                return Err(Error::with_text(
+                    Status::IllegalState,
+                    "Illegal to call Drain while the connection is reconnecting",
+                ));
             }
             if matches!(st.status, ConnStatus::DrainingSubs | ConnStatus::DrainingPubs) {
-                return Err(Error::new(Status::Draining));
+                return Ok(());
             }
             st.status = ConnStatus::DrainingSubs;
             let subs: Vec<_> = self.subs.lock().values().cloned().collect();
             for s in &subs {
-                proto::encode_unsub(&mut st.out, s.sid, None);
+                if let Ok(true) = s.mark_drain_started() {
+                    proto::encode_unsub(&mut st.out, s.sid, None);
+                }
             }
             let wake = self.schedule_write(&mut st);
             drop(st);
@@ -1082,23 +1092,37 @@ impl Conn {
             }
             subs
         };
-        for s in &subs {
-            let _ = s.start_drain(timeout_ms);
-        }
         let me = self.arc();
         runtime::spawn_thread("nats-drain", move || {
             let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
+            let left = |d: Option<Instant>| d.map_or(0, |d| d.saturating_duration_since(Instant::now()).as_millis() as i64);
+            let flush = if deadline.is_some() && left(deadline) <= 0 {
+                Err(Error::new(Status::Timeout))
+            } else {
+                me.flush_timeout(if deadline.is_some() { left(deadline).max(1) } else { 10_000 })
+            };
+            if let Err(e) = &flush {
+                me.report_async_error(None, Error::with_text(e.status, "unable to flush all subscriptions UNSUB protocols"));
+            }
+            for s in &subs {
+                s.drain_flushed(flush.clone());
+            }
             let mut timed_out = false;
             for s in &subs {
-                let left = deadline.map_or(0, |d| d.saturating_duration_since(Instant::now()).as_millis() as i64);
-                if deadline.is_some() && left <= 0 {
+                if deadline.is_some() && left(deadline) <= 0 && s.drain_completion_status() == Status::IllegalState {
                     timed_out = true;
                     break;
                 }
-                if s.wait_drain(left).is_err() {
+                if s.wait_drain(if deadline.is_some() { left(deadline).max(1) } else { 0 }).is_err() {
                     timed_out = true;
                     break;
                 }
+            }
+            if timed_out {
+                for s in &subs {
+                    s.set_drain_status(Status::Timeout);
+                }
+                me.report_async_error(None, Error::with_text(Status::Timeout, "timeout waiting for subscriptions to drain"));
             }
             {
                 let mut st = me.state.lock();
@@ -1106,13 +1130,12 @@ impl Conn {
                     st.status = ConnStatus::DrainingPubs;
                 }
             }
-            if timed_out {
-                me.report_async_error(None, Error::with_text(Status::Timeout, "Drain timeout"));
+            if !timed_out {
+                let ms = if deadline.is_some() { left(deadline) } else { 10_000 };
+                if ms > 0 {
+                    let _ = me.flush_timeout(ms);
+                }
             }
-            let left = deadline.map_or(me.opts.timeout_ms.max(1), |d| {
-                (d.saturating_duration_since(Instant::now()).as_millis() as i64).max(1)
-            });
-            let _ = me.flush_timeout(left);
             me.close();
         })
         .map_err(|e| Error::with_text(Status::SysError, format!("cannot start drain thread: {e}")))?;

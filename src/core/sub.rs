@@ -55,8 +55,15 @@ pub struct SubState {
     pub conn_closed: bool,
     slow: bool,
     in_callback: bool,
+    /// Drain started: UNSUB sent, no new subscription traffic expected after the flush.
     pub draining: bool,
+    /// The drain's flush is done: once the queue is empty, the drain is complete.
+    drain_flushed: bool,
+    /// Stop queueing new messages (the drain's flush failed).
+    drain_skip: bool,
     pub drain_done: bool,
+    /// The drain ran its course (not cut short by a close or a timeout).
+    drain_natural: bool,
     pub drain_status: Status,
     on_complete: Option<CompleteCallback>,
 }
@@ -102,7 +109,10 @@ impl Sub {
                 slow: false,
                 in_callback: false,
                 draining: false,
+                drain_flushed: false,
+                drain_skip: false,
                 drain_done: false,
+                drain_natural: false,
                 drain_status: Status::Ok,
                 on_complete: None,
             }),
@@ -119,7 +129,7 @@ impl Sub {
     pub(crate) fn enqueue(self: &Arc<Sub>, msg: Box<Msg>) {
         let len = msg.wire_len() as i64;
         let mut st = self.state.lock();
-        if st.closed {
+        if st.closed || st.drain_skip {
             return;
         }
         let over_msgs = st.limit_msgs > 0 && st.pending_msgs >= st.limit_msgs;
@@ -198,13 +208,13 @@ impl Sub {
                 remove = true;
             }
         }
-        let drained = st.draining && st.msgs.is_empty();
+        let drained = st.draining && st.drain_flushed && st.msgs.is_empty();
         drop(st);
         self.cond.notify_all();
         if remove {
             self.conn.remove_sub(self);
         } else if drained {
-            self.finish_drain(Status::Ok);
+            self.finish_drain();
         }
         result?;
         if msg.is_no_responders() {
@@ -230,6 +240,9 @@ impl Sub {
             st.msgs.clear();
             st.pending_msgs = 0;
             st.pending_bytes = 0;
+            if st.draining {
+                set_drain_complete(&mut st);
+            }
         }
         drop(st);
         self.cond.notify_all();
@@ -269,58 +282,88 @@ impl Sub {
         Ok(f(&mut st))
     }
 
-    /// Starts draining: the caller has sent UNSUB; a library thread flushes, waits until
-    /// everything already received has been delivered, then closes the subscription.
-    pub(crate) fn start_drain(self: &Arc<Sub>, timeout_ms: i64) -> Result<()> {
-        {
-            let mut st = self.state.lock();
-            if st.closed {
-                return Err(Status::InvalidSubscription.into());
-            }
-            if st.draining {
-                return Ok(());
-            }
-            st.draining = true;
+    /// Marks the drain as started (the caller has queued UNSUB). Returns false if it
+    /// already was.
+    pub(crate) fn mark_drain_started(&self) -> Result<bool> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(Status::InvalidSubscription.into());
         }
+        if st.draining {
+            return Ok(false);
+        }
+        st.draining = true;
+        Ok(true)
+    }
+
+    /// The drain's flush is done (`flush` is its outcome): from now on the drain completes
+    /// when the queue is empty, and at once if it already is.
+    pub(crate) fn drain_flushed(self: &Arc<Sub>, flush: Result<()>) {
+        let idle = {
+            let mut st = self.state.lock();
+            if let Err(e) = flush {
+                update_drain_status(&mut st, e.status);
+                st.drain_skip = true;
+            }
+            st.drain_flushed = true;
+            st.pending_msgs == 0 && !st.in_callback
+        };
         self.cond.notify_all();
+        if idle {
+            self.finish_drain();
+        }
+    }
+
+    /// Records a drain failure (kept only if no earlier one was).
+    pub(crate) fn set_drain_status(&self, status: Status) {
+        update_drain_status(&mut self.state.lock(), status);
+    }
+
+    /// Drains this subscription alone: the caller has queued UNSUB. A library thread
+    /// flushes, then waits; with a timeout, a drain still running at the deadline ends with
+    /// NATS_TIMEOUT and the subscription is closed.
+    pub(crate) fn start_drain(self: &Arc<Sub>, timeout_ms: i64) -> Result<()> {
+        if !self.mark_drain_started()? {
+            return Ok(());
+        }
         let sub = self.clone();
         runtime::spawn_thread("nats-drain", move || {
             let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
-            let flush_ms = deadline.map_or(60_000, |d| d.saturating_duration_since(Instant::now()).as_millis() as i64);
-            let _ = sub.conn.flush_timeout(flush_ms.max(1));
+            let flush_ms = deadline.map_or(10_000, |d| d.saturating_duration_since(Instant::now()).as_millis() as i64);
+            let res = sub.conn.flush_timeout(flush_ms.max(1));
+            sub.drain_flushed(res);
+            let Some(deadline) = deadline else { return };
             let mut st = sub.state.lock();
-            let mut status = Status::Ok;
-            while !(st.closed || (st.pending_msgs == 0 && !st.in_callback)) {
-                match deadline {
-                    Some(d) => {
-                        if sub.cond.wait_until(&mut st, d).timed_out() {
-                            status = Status::Timeout;
-                            break;
-                        }
-                    }
-                    None => sub.cond.wait(&mut st),
+            while !st.drain_done {
+                if sub.cond.wait_until(&mut st, deadline).timed_out() {
+                    break;
                 }
             }
-            if st.conn_closed && !st.drain_done {
-                status = Status::ConnectionClosed;
+            if !st.drain_done {
+                update_drain_status(&mut st, Status::Timeout);
+                drop(st);
+                sub.conn.remove_sub(&sub);
             }
-            drop(st);
-            sub.finish_drain(status);
         })
         .map_err(|e| Error::with_text(Status::SysError, format!("cannot start drain thread: {e}")))?;
         Ok(())
     }
 
-    pub(crate) fn finish_drain(self: &Arc<Sub>, status: Status) {
+    /// A drain that ran its course: the subscription is removed, and the drain completes
+    /// with NATS_OK once removed (for an async subscription, after its last callback).
+    pub(crate) fn finish_drain(self: &Arc<Sub>) {
         {
             let mut st = self.state.lock();
-            if st.drain_done {
+            if st.drain_done || st.drain_natural {
                 return;
             }
-            st.drain_done = true;
-            st.drain_status = status;
+            st.drain_natural = true;
         }
         self.conn.remove_sub(self);
+        if !self.is_async() {
+            let mut st = self.state.lock();
+            set_drain_complete(&mut st);
+        }
         self.cond.notify_all();
     }
 
@@ -380,13 +423,13 @@ impl Sub {
         }
         let mut st = self.state.lock();
         st.in_callback = false;
-        let drained = st.draining && st.pending_msgs == 0;
+        let drained = st.draining && st.drain_flushed && st.pending_msgs == 0;
         drop(st);
         self.cond.notify_all();
         if max > 0 && d == max {
             self.conn.remove_sub(self);
         } else if drained {
-            self.finish_drain(Status::Ok);
+            self.finish_drain();
         }
     }
 
@@ -401,7 +444,14 @@ impl Sub {
     }
 
     fn complete(&self) {
-        let cb = self.state.lock().on_complete.take();
+        let cb = {
+            let mut st = self.state.lock();
+            if st.draining {
+                set_drain_complete(&mut st);
+            }
+            st.on_complete.take()
+        };
+        self.cond.notify_all();
         if let Some(cb) = cb {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(cb));
         }
@@ -535,4 +585,25 @@ pub fn shutdown_pool() {
 /// The pool size in force (for tests and nats_OpenWithConfig).
 pub fn pool_size() -> usize {
     POOL_MAX.load(Ordering::Relaxed)
+}
+
+fn update_drain_status(st: &mut SubState, status: Status) {
+    if st.drain_status == Status::Ok {
+        st.drain_status = status;
+    }
+}
+
+/// cnats: a drain ended by a close reports how the subscription was closed.
+fn set_drain_complete(st: &mut SubState) {
+    if st.drain_done {
+        return;
+    }
+    if st.drain_status == Status::Ok && !st.drain_natural {
+        if st.conn_closed {
+            st.drain_status = Status::ConnectionClosed;
+        } else if st.closed {
+            st.drain_status = Status::InvalidSubscription;
+        }
+    }
+    st.drain_done = true;
 }

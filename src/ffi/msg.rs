@@ -379,14 +379,16 @@ pub unsafe extern "C" fn natsHeader_New(new_header: *mut *mut natsHeader) -> nat
     })
 }
 
-/// Sets a header, replacing its values.
+/// Sets a header, replacing its values (`value` may be empty, not NULL).
 #[no_mangle]
 pub unsafe extern "C" fn natsHeader_Set(h: *mut natsHeader, key: *const c_char, value: *const c_char) -> natsStatus {
     guard("natsHeader_Set", || {
         // SAFETY: NULL or a live header set.
         let hh = unsafe { hdr_mut(h) }?;
         let k = key_arg(key)?;
-        // SAFETY: NULL or a NUL-terminated string.
+        // cnats: the value may be empty but not NULL.
+        check_arg!(!value.is_null());
+        // SAFETY: a NUL-terminated string.
         let v = unsafe { opt_str(value) }?;
         hh.headers.set_opt(k, v);
         hh.view = None;
@@ -394,14 +396,16 @@ pub unsafe extern "C" fn natsHeader_Set(h: *mut natsHeader, key: *const c_char, 
     })
 }
 
-/// Adds a value to a header.
+/// Adds a value to a header (`value` may be empty, not NULL).
 #[no_mangle]
 pub unsafe extern "C" fn natsHeader_Add(h: *mut natsHeader, key: *const c_char, value: *const c_char) -> natsStatus {
     guard("natsHeader_Add", || {
         // SAFETY: NULL or a live header set.
         let hh = unsafe { hdr_mut(h) }?;
         let k = key_arg(key)?;
-        // SAFETY: NULL or a NUL-terminated string.
+        // cnats: the value may be empty but not NULL.
+        check_arg!(!value.is_null());
+        // SAFETY: a NUL-terminated string.
         let v = unsafe { opt_str(value) }?;
         hh.headers.add_opt(k, v);
         hh.view = None;

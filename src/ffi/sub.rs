@@ -103,19 +103,21 @@ pub unsafe extern "C" fn natsSubscription_GetConnection(sub: *mut natsSubscripti
     })
 }
 
-/// The subscription id (0 for NULL).
+/// The subscription id (0 for NULL or a closed subscription).
 #[no_mangle]
 pub unsafe extern "C" fn natsSubscription_GetID(sub: *mut natsSubscription) -> i64 {
-    // SAFETY: NULL or a live handle.
-    guard_or("natsSubscription_GetID", 0, || unsafe { sub_ref(sub) }.map_or(0, |s| s.sid as i64))
+    guard_or("natsSubscription_GetID", 0, || {
+        // SAFETY: NULL or a live handle.
+        unsafe { sub_ref(sub) }.map_or(0, |s| if s.is_valid() { s.sid as i64 } else { 0 })
+    })
 }
 
-/// The subject (owned by the subscription; NULL for NULL).
+/// The subject (owned by the subscription; NULL for NULL or a closed subscription).
 #[no_mangle]
 pub unsafe extern "C" fn natsSubscription_GetSubject(sub: *mut natsSubscription) -> *const c_char {
     guard_or("natsSubscription_GetSubject", std::ptr::null(), || {
         // SAFETY: NULL or a live handle; the string lives as long as the Sub.
-        unsafe { sub_ref(sub) }.map_or(std::ptr::null(), |s| s.subject_c.as_ptr())
+        unsafe { sub_ref(sub) }.map_or(std::ptr::null(), |s| if s.is_valid() { s.subject_c.as_ptr() } else { std::ptr::null() })
     })
 }
 
