@@ -130,6 +130,16 @@ typedef void (*natsErrHandler)(natsConnection *nc, natsSubscription *subscriptio
 typedef void (*natsConnectionHandler)(natsConnection *nc, void *closure);
 
 /**
+ * Returns the user JWT (allocated with malloc; the library frees it).
+ */
+typedef natsStatus (*natsUserJWTHandler)(char **userJWT, char **customErrTxt, void *closure);
+
+/**
+ * Signs the server's nonce (the signature is allocated with malloc; the library frees it).
+ */
+typedef natsStatus (*natsSignatureHandler)(char **customErrTxt, unsigned char **signature, int *signatureLength, const char *nonce, void *closure);
+
+/**
  * Called once when an asynchronous subscription is done, after its last message callback.
  */
 typedef void (*natsOnCompleteCB)(void *closure);
@@ -163,16 +173,6 @@ typedef natsStatus (*natsEvLoop_WriteAddRemove)(void *userData, bool add);
  * Event loop adapter: detach.
  */
 typedef natsStatus (*natsEvLoop_Detach)(void *userData);
-
-/**
- * Returns the user JWT (allocated with malloc; the library frees it).
- */
-typedef natsStatus (*natsUserJWTHandler)(char **userJWT, char **customErrTxt, void *closure);
-
-/**
- * Signs the server's nonce (the signature is allocated with malloc; the library frees it).
- */
-typedef natsStatus (*natsSignatureHandler)(char **customErrTxt, unsigned char **signature, int *signatureLength, const char *nonce, void *closure);
 
 /**
  * TLS verification callback (OpenSSL-style; `ctx` is opaque).
@@ -325,6 +325,12 @@ NATS_EXTERN natsStatus natsConnection_HasHeaderSupport(natsConnection *nc);
  * free().
  */
 NATS_EXTERN natsStatus natsConnection_GetLocalIPAndPort(natsConnection *nc, char **ip, int *port);
+
+/**
+ * Signs `messageLen` bytes of `message` with the user seed of the connection's credentials
+ * (natsOptions_SetUserCredentialsFromFiles/FromMemory) into `sig` (64 bytes).
+ */
+NATS_EXTERN natsStatus natsConnection_Sign(natsConnection *nc, const uint8_t *message, int messageLen, uint8_t *sig);
 
 /**
  * Forces a reconnect: the current socket is dropped and the reconnect logic runs, as if
@@ -674,6 +680,12 @@ NATS_EXTERN natsStatus natsInbox_Create(natsInbox **newInbox);
 NATS_EXTERN void natsInbox_Destroy(natsInbox *inbox);
 
 /**
+ * Signs the NUL-terminated `input` with the NKey `encodedSeed`. `*signature` (64 bytes,
+ * from malloc) belongs to the caller, who frees it with free().
+ */
+NATS_EXTERN natsStatus nats_Sign(const char *encodedSeed, const char *input, unsigned char **signature, int *signatureLength);
+
+/**
  * Creates options with cnats' defaults; release them with natsOptions_Destroy.
  */
 NATS_EXTERN natsStatus natsOptions_Create(natsOptions **newOpts);
@@ -793,7 +805,8 @@ NATS_EXTERN natsStatus natsOptions_SetReconnectBufSize(natsOptions *opts, int re
 NATS_EXTERN natsStatus natsOptions_SetMaxPendingMsgs(natsOptions *opts, int maxPending);
 
 /**
- * Sets the default limit of pending bytes per subscription (default 64 MB; must be > 0).
+ * Sets the default limit of pending bytes per subscription (must be > 0; when not set, a
+ * subscription allows 1 KB per allowed pending message, 64 MB by default).
  */
 NATS_EXTERN natsStatus natsOptions_SetMaxPendingBytes(natsOptions *opts, int64_t maxPending);
 
@@ -888,6 +901,43 @@ NATS_EXTERN natsStatus natsOptions_SetCustomInboxPrefix(natsOptions *opts, const
  * one, it returns NATS_NOT_YET_CONNECTED at once and the callback reports the connection.
  */
 NATS_EXTERN natsStatus natsOptions_SetRetryOnFailedConnect(natsOptions *opts, bool retry, natsConnectionHandler connectedCb, void *closure);
+
+/**
+ * Authenticates with user credentials from files: a chained `.creds` file (JWT and seed),
+ * or a JWT file and a seed file. The files are read at every connect and reconnect. NULL
+ * and NULL clear the setting.
+ */
+NATS_EXTERN natsStatus natsOptions_SetUserCredentialsFromFiles(natsOptions *opts, const char *userOrChainedFile, const char *seedFile);
+
+/**
+ * Authenticates with the content of a chained `.creds` file (copied; NULL clears).
+ */
+NATS_EXTERN natsStatus natsOptions_SetUserCredentialsFromMemory(natsOptions *opts, const char *jwtAndSeedContent);
+
+/**
+ * Authenticates with callbacks: one returns the user JWT, the other signs the server's
+ * nonce. Both or neither (to clear) must be given. They run on a library thread at each
+ * connect.
+ */
+NATS_EXTERN natsStatus natsOptions_SetUserCredentialsCallbacks(natsOptions *opts, natsUserJWTHandler ujwtCB, void *ujwtClosure, natsSignatureHandler sigCB, void *sigClosure);
+
+/**
+ * Authenticates with an NKey: `pubKey` is the public key, `sigCB` signs the server's
+ * nonce. An empty `pubKey` clears the setting.
+ */
+NATS_EXTERN natsStatus natsOptions_SetNKey(natsOptions *opts, const char *pubKey, natsSignatureHandler sigCB, void *sigClosure);
+
+/**
+ * Authenticates with an NKey whose seed is read from `seedFile` at each connect (and wiped
+ * after use). An empty `pubKey` clears the setting.
+ */
+NATS_EXTERN natsStatus natsOptions_SetNKeyFromSeed(natsOptions *opts, const char *pubKey, const char *seedFile);
+
+/**
+ * Adds `paddingSize` zeroed bytes after the data of every received message (0: none),
+ * for code that reads past the payload. Negative is invalid.
+ */
+NATS_EXTERN natsStatus natsOptions_SetMessageBufferPadding(natsOptions *opts, int paddingSize);
 
 /**
  * No effect: this library always delivers as soon as a message is read. Deprecated in cnats.

@@ -215,6 +215,7 @@ impl Conn {
         // and "no server" otherwise.
         match last.status {
             Status::ConnectionAuthFailed
+            | Status::Timeout
             | Status::SecureConnectionRequired
             | Status::SecureConnectionWanted
             | Status::SslError
@@ -257,7 +258,14 @@ impl Conn {
                 Err(Error::with_text(Status::SecureConnectionRequired, "the server requires a secure (TLS) connection"))
             };
         }
-        let connect = self.connect_json(url, &info)?;
+        // The token handler and credential callbacks are user code: they run on a blocking
+        // pool thread, never on an I/O worker.
+        let connect = {
+            let (me, url2, info2) = (self.arc(), url.clone(), info.clone());
+            tokio::task::spawn_blocking(move || me.connect_json(&url2, &info2))
+                .await
+                .map_err(|_| Error::with_text(Status::Err, "credentials callback failed"))??
+        };
         let mut out = BytesMut::with_capacity(connect.len() + 32);
         proto::encode_connect(&mut out, &connect);
         out.extend_from_slice(proto::PING);
@@ -306,6 +314,13 @@ impl Conn {
                 }
             }
         }
+        if ci.auth_token.is_some() && o.token_cb.is_some() && o.token.is_some() {
+            return Err(Error::with_text(Status::IllegalState, "Token and token handler options cannot be both set"));
+        }
+        let a = o.auth.connect_fields(&info.nonce)?;
+        ci.jwt = a.jwt;
+        ci.nkey = a.nkey;
+        ci.sig = a.sig;
         serde_json::to_vec(&ci).map_err(|e| Error::with_text(Status::Err, format!("cannot encode CONNECT: {e}")))
     }
 
@@ -892,7 +907,13 @@ impl Conn {
             st.next_sid += 1;
             sid
         };
-        let limits = (self.opts.max_pending_msgs, self.opts.max_pending_bytes);
+        // cnats: without an explicit bytes limit, it is 1 KB per allowed message.
+        let bytes = if self.opts.max_pending_bytes > 0 {
+            self.opts.max_pending_bytes
+        } else {
+            self.opts.max_pending_msgs as i64 * 1024
+        };
+        let limits = (self.opts.max_pending_msgs, bytes);
         let sub = Sub::new(self.arc(), sid, subj, queue, handler, timeout_ms, limits)?;
         let mut st = self.state.lock();
         if let Err(e) = self.check_can_subscribe(&st) {

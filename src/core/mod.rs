@@ -4,6 +4,7 @@ pub mod headers;
 pub mod nuid;
 pub mod proto;
 pub mod subject;
+pub mod auth;
 pub mod conn;
 pub mod events;
 pub mod msg;

@@ -24,7 +24,6 @@ pub const DEFAULT_PING_INTERVAL_MS: i64 = 120_000;
 pub const DEFAULT_MAX_PINGS_OUT: i32 = 2;
 pub const DEFAULT_IO_BUF_SIZE: i32 = 32 * 1024;
 pub const DEFAULT_MAX_PENDING_MSGS: i32 = 65_536;
-pub const DEFAULT_MAX_PENDING_BYTES: i64 = 64 * 1024 * 1024;
 pub const DEFAULT_RECONNECT_BUF_SIZE: i32 = 8 * 1024 * 1024;
 pub const DEFAULT_RECONNECT_JITTER_MS: i64 = 100;
 pub const DEFAULT_RECONNECT_JITTER_TLS_MS: i64 = 1_000;
@@ -79,6 +78,8 @@ pub struct Options {
     pub secure: bool,
     pub secure_explicitly_set: bool,
     pub message_buffer_padding: i32,
+    /// JWT credentials or NKey authentication.
+    pub auth: super::auth::Auth,
 }
 
 impl Default for Options {
@@ -103,7 +104,8 @@ impl Default for Options {
             reconnect_delay_cb: None,
             reconnect_buf_size: DEFAULT_RECONNECT_BUF_SIZE,
             max_pending_msgs: DEFAULT_MAX_PENDING_MSGS,
-            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            // Unset: subscriptions then allow 1 KB per allowed pending message.
+            max_pending_bytes: -1,
             err_handler: None,
             closed_cb: None,
             disconnected_cb: None,
@@ -129,6 +131,7 @@ impl Default for Options {
             secure: false,
             secure_explicitly_set: false,
             message_buffer_padding: 0,
+            auth: super::auth::Auth::None,
         }
     }
 }

@@ -411,6 +411,27 @@ pub unsafe extern "C" fn natsConnection_GetLocalIPAndPort(nc: *mut natsConnectio
     })
 }
 
+/// Signs `messageLen` bytes of `message` with the user seed of the connection's credentials
+/// (natsOptions_SetUserCredentialsFromFiles/FromMemory) into `sig` (64 bytes).
+#[no_mangle]
+pub unsafe extern "C" fn natsConnection_Sign(nc: *mut natsConnection, message: *const u8, messageLen: c_int, sig: *mut u8) -> natsStatus {
+    guard("natsConnection_Sign", || {
+        check_arg!(messageLen >= 0 && !sig.is_null());
+        // SAFETY: NULL or a live handle.
+        let c = unsafe { conn_ref(nc) }?;
+        // SAFETY: `message` has `messageLen` readable bytes when non-NULL.
+        let m = unsafe { data_slice(message as *const c_void, messageLen) }?;
+        let crate::core::auth::Auth::Creds(uc) = &c.opts.auth else {
+            return Err(Error::with_text(Status::Err, "unable to sign since no user credentials have been set"));
+        };
+        let s = uc.sign(m)?;
+        check_arg!(s.len() == 64);
+        // SAFETY: `sig` has room for 64 bytes, as the API declares.
+        unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), sig, 64) };
+        Ok(())
+    })
+}
+
 /// Forces a reconnect: the current socket is dropped and the reconnect logic runs, as if
 /// the server had gone away.
 #[no_mangle]

@@ -349,3 +349,31 @@ pub unsafe extern "C" fn natsInbox_Destroy(inbox: *mut natsInbox) {
         }
     })
 }
+
+/// Signs the NUL-terminated `input` with the NKey `encodedSeed`. `*signature` (64 bytes,
+/// from malloc) belongs to the caller, who frees it with free().
+#[no_mangle]
+pub unsafe extern "C" fn nats_Sign(
+    encodedSeed: *const c_char,
+    input: *const c_char,
+    signature: *mut *mut std::ffi::c_uchar,
+    signatureLength: *mut c_int,
+) -> natsStatus {
+    guard("nats_Sign", || {
+        // SAFETY: NULL or a NUL-terminated string.
+        let seed = unsafe { super::opt_str(encodedSeed) }?.filter(|s| !s.is_empty());
+        let seed = seed.ok_or_else(|| Error::with_text(Status::InvalidArg, "seed cannot be empty"))?;
+        // SAFETY: NULL or a NUL-terminated string.
+        let inp = unsafe { super::opt_bytes(input) }.filter(|s| !s.is_empty());
+        let inp = inp.ok_or_else(|| Error::with_text(Status::InvalidArg, "input cannot be empty"))?;
+        check_arg!(!signature.is_null() && !signatureLength.is_null(), "signature and/or signatureLength cannot be NULL");
+        let sig = crate::core::auth::sign_with_seed(seed, inp)?;
+        let p = super::malloc_array(&sig)?;
+        // SAFETY: checked non-NULL out-pointers.
+        unsafe {
+            *signature = p;
+            *signatureLength = sig.len() as c_int;
+        }
+        Ok(())
+    })
+}

@@ -354,7 +354,8 @@ pub unsafe extern "C" fn natsOptions_SetMaxPendingMsgs(opts: *mut natsOptions, m
     })
 }
 
-/// Sets the default limit of pending bytes per subscription (default 64 MB; must be > 0).
+/// Sets the default limit of pending bytes per subscription (must be > 0; when not set, a
+/// subscription allows 1 KB per allowed pending message, 64 MB by default).
 #[no_mangle]
 pub unsafe extern "C" fn natsOptions_SetMaxPendingBytes(opts: *mut natsOptions, maxPending: i64) -> natsStatus {
     with_opts("natsOptions_SetMaxPendingBytes", opts, maxPending > 0, |o| {
@@ -541,8 +542,7 @@ pub unsafe extern "C" fn natsOptions_SetCustomInboxPrefix(opts: *mut natsOptions
         match unsafe { opt_str(inboxPrefix) }? {
             None | Some("") => o.inbox_prefix = crate::core::options::DEFAULT_INBOX_PREFIX.to_string(),
             Some(p) => {
-                let no_wc = !p.split('.').any(|t| t == "*" || t == ">");
-                if !subject::valid_publish_subject(p.as_bytes()) || !no_wc {
+                if !subject::is_subject_valid(p.as_bytes(), false) {
                     return Err(Error::with_text(Status::InvalidArg, format!("Invalid inbox prefix '{p}'")));
                 }
                 o.inbox_prefix = format!("{p}.");
@@ -565,6 +565,199 @@ pub unsafe extern "C" fn natsOptions_SetRetryOnFailedConnect(
     with_opts("natsOptions_SetRetryOnFailedConnect", opts, true, |o| {
         o.retry_on_failed_connect = retry;
         o.connected_cb = if retry { conn_handler(connectedCb, closure) } else { None };
+        Ok(())
+    })
+}
+
+/// Wraps a C signature handler: it signs the nonce into a malloc'ed buffer that the library
+/// frees; a failure may come with a malloc'ed error text.
+fn sign_callback(f: natsSignatureHandler, closure: *mut c_void) -> Option<crate::core::auth::SignCallback> {
+    let f = f?;
+    let cb = CCallback { f, closure };
+    let h: crate::core::auth::SignCallback = Arc::new(move |nonce: &str| {
+        let nonce_c = std::ffi::CString::new(nonce).unwrap_or_default();
+        let mut err: *mut c_char = std::ptr::null_mut();
+        let mut sig: *mut u8 = std::ptr::null_mut();
+        let mut len: c_int = 0;
+        // SAFETY: the user's callback with valid out-pointers, the nonce and its closure.
+        let st = unsafe { (cb.func())(&mut err, &mut sig, &mut len, nonce_c.as_ptr(), cb.closure()) };
+        let out = take_callback_result(st, err);
+        let bytes = if !sig.is_null() && len > 0 {
+            // SAFETY: the callback returned `len` bytes at `sig`.
+            Some(unsafe { std::slice::from_raw_parts(sig, len as usize) }.to_vec())
+        } else {
+            None
+        };
+        if !sig.is_null() {
+            // SAFETY: the callback allocated the signature with malloc.
+            unsafe { libc::free(sig as *mut c_void) };
+        }
+        out?;
+        bytes.ok_or_else(|| Error::with_text(Status::Err, "signature handler returned no signature"))
+    });
+    Some(h)
+}
+
+/// Turns a callback's status and optional malloc'ed error text into a result.
+fn take_callback_result(st: natsStatus, err: *mut c_char) -> Result<(), Error> {
+    let text = if err.is_null() {
+        None
+    } else {
+        // SAFETY: the callback returned a NUL-terminated malloc'ed string.
+        let t = unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned();
+        // SAFETY: allocated with malloc by the callback; ours to free.
+        unsafe { libc::free(err as *mut c_void) };
+        Some(t)
+    };
+    if st == NATS_OK {
+        return Ok(());
+    }
+    let status = Status::from_raw(st).unwrap_or(Status::Err);
+    Err(match text {
+        Some(t) => Error::with_text(status, t),
+        None => Error::new(status),
+    })
+}
+
+/// Authenticates with user credentials from files: a chained `.creds` file (JWT and seed),
+/// or a JWT file and a seed file. The files are read at every connect and reconnect. NULL
+/// and NULL clear the setting.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetUserCredentialsFromFiles(
+    opts: *mut natsOptions,
+    userOrChainedFile: *const c_char,
+    seedFile: *const c_char,
+) -> natsStatus {
+    with_opts("natsOptions_SetUserCredentialsFromFiles", opts, true, |o| {
+        // SAFETY: NULL or NUL-terminated strings from the caller.
+        let uf = unsafe { opt_str(userOrChainedFile) }?.filter(|s| !s.is_empty());
+        // SAFETY: as above.
+        let sf = unsafe { opt_str(seedFile) }?.filter(|s| !s.is_empty());
+        if uf.is_none() && sf.is_some() {
+            return Err(Error::with_text(Status::InvalidArg, "user or chained file need to be specified"));
+        }
+        o.auth = match uf {
+            None => crate::core::auth::Auth::None,
+            Some(u) => crate::core::auth::Auth::Creds(crate::core::auth::UserCreds::Files {
+                user_or_chained: u.to_string(),
+                seed_file: sf.map(str::to_string),
+            }),
+        };
+        Ok(())
+    })
+}
+
+/// Authenticates with the content of a chained `.creds` file (copied; NULL clears).
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetUserCredentialsFromMemory(opts: *mut natsOptions, jwtAndSeedContent: *const c_char) -> natsStatus {
+    with_opts("natsOptions_SetUserCredentialsFromMemory", opts, true, |o| {
+        // SAFETY: NULL or a NUL-terminated string from the caller.
+        o.auth = match unsafe { opt_str(jwtAndSeedContent) }? {
+            None => crate::core::auth::Auth::None,
+            Some(c) => crate::core::auth::Auth::Creds(crate::core::auth::UserCreds::Memory(Arc::new(
+                zeroize::Zeroizing::new(c.to_string()),
+            ))),
+        };
+        Ok(())
+    })
+}
+
+/// Authenticates with callbacks: one returns the user JWT, the other signs the server's
+/// nonce. Both or neither (to clear) must be given. They run on a library thread at each
+/// connect.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetUserCredentialsCallbacks(
+    opts: *mut natsOptions,
+    ujwtCB: natsUserJWTHandler,
+    ujwtClosure: *mut c_void,
+    sigCB: natsSignatureHandler,
+    sigClosure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetUserCredentialsCallbacks", opts, ujwtCB.is_some() == sigCB.is_some(), |o| {
+        o.auth = match (ujwtCB, sign_callback(sigCB, sigClosure)) {
+            (Some(f), Some(sign)) => {
+                let cb = CCallback { f, closure: ujwtClosure };
+                let jwt: crate::core::auth::JwtCallback = Arc::new(move || {
+                    let mut jwt: *mut c_char = std::ptr::null_mut();
+                    let mut err: *mut c_char = std::ptr::null_mut();
+                    // SAFETY: the user's callback with valid out-pointers and its closure.
+                    let st = unsafe { (cb.func())(&mut jwt, &mut err, cb.closure()) };
+                    let value = if jwt.is_null() {
+                        None
+                    } else {
+                        // SAFETY: a NUL-terminated malloc'ed string from the callback.
+                        let v = unsafe { CStr::from_ptr(jwt) }.to_string_lossy().into_owned();
+                        // SAFETY: allocated with malloc by the callback; ours to free.
+                        unsafe { libc::free(jwt as *mut c_void) };
+                        Some(v)
+                    };
+                    take_callback_result(st, err)?;
+                    value.ok_or_else(|| Error::with_text(Status::Err, "user JWT handler returned no JWT"))
+                });
+                crate::core::auth::Auth::CredsCallbacks { jwt, sign }
+            }
+            _ => crate::core::auth::Auth::None,
+        };
+        Ok(())
+    })
+}
+
+/// Authenticates with an NKey: `pubKey` is the public key, `sigCB` signs the server's
+/// nonce. An empty `pubKey` clears the setting.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetNKey(
+    opts: *mut natsOptions,
+    pubKey: *const c_char,
+    sigCB: natsSignatureHandler,
+    sigClosure: *mut c_void,
+) -> natsStatus {
+    // SAFETY: NULL or a NUL-terminated string.
+    let has_key = !pubKey.is_null() && unsafe { *pubKey } != 0;
+    with_opts("natsOptions_SetNKey", opts, !has_key || sigCB.is_some(), |o| {
+        if !has_key {
+            if matches!(o.auth, crate::core::auth::Auth::NKey { .. }) {
+                o.auth = crate::core::auth::Auth::None;
+            }
+            return Ok(());
+        }
+        // SAFETY: a NUL-terminated string from the caller.
+        let pk = unsafe { opt_str(pubKey) }?.unwrap_or_default().to_string();
+        let sign = sign_callback(sigCB, sigClosure).ok_or_else(|| Error::new(Status::InvalidArg))?;
+        o.auth = crate::core::auth::Auth::NKey { public_key: pk, sign: crate::core::auth::NKeySigner::Callback(sign) };
+        Ok(())
+    })
+}
+
+/// Authenticates with an NKey whose seed is read from `seedFile` at each connect (and wiped
+/// after use). An empty `pubKey` clears the setting.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetNKeyFromSeed(opts: *mut natsOptions, pubKey: *const c_char, seedFile: *const c_char) -> natsStatus {
+    // SAFETY: NULL or NUL-terminated strings.
+    let has_key = !pubKey.is_null() && unsafe { *pubKey } != 0;
+    // SAFETY: as above.
+    let has_seed = !seedFile.is_null() && unsafe { *seedFile } != 0;
+    with_opts("natsOptions_SetNKeyFromSeed", opts, !has_key || has_seed, |o| {
+        if !has_key {
+            if matches!(o.auth, crate::core::auth::Auth::NKey { .. }) {
+                o.auth = crate::core::auth::Auth::None;
+            }
+            return Ok(());
+        }
+        // SAFETY: NUL-terminated strings from the caller.
+        let pk = unsafe { opt_str(pubKey) }?.unwrap_or_default().to_string();
+        // SAFETY: as above.
+        let sf = unsafe { opt_str(seedFile) }?.unwrap_or_default().to_string();
+        o.auth = crate::core::auth::Auth::NKey { public_key: pk, sign: crate::core::auth::NKeySigner::SeedFile(sf) };
+        Ok(())
+    })
+}
+
+/// Adds `paddingSize` zeroed bytes after the data of every received message (0: none),
+/// for code that reads past the payload. Negative is invalid.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetMessageBufferPadding(opts: *mut natsOptions, paddingSize: c_int) -> natsStatus {
+    with_opts("natsOptions_SetMessageBufferPadding", opts, paddingSize >= 0, |o| {
+        o.message_buffer_padding = paddingSize;
         Ok(())
     })
 }
