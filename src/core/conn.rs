@@ -626,7 +626,8 @@ impl Conn {
         }
         let sub = self.subs.lock().get(&sid).cloned();
         if let Some(sub) = sub {
-            sub.enqueue(msg);
+            let pad = self.opts.message_buffer_padding;
+            sub.enqueue(if pad > 0 { msg.with_padding(pad as usize) } else { msg });
         }
     }
 

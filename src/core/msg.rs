@@ -77,6 +77,37 @@ impl Msg {
         })
     }
 
+    /// The same message in its own buffer with `pad` zero bytes after the data
+    /// (natsOptions_SetMessageBufferPadding).
+    pub fn with_padding(self: Box<Msg>, pad: usize) -> Box<Msg> {
+        let (s, r, h, d) = (self.subject(), self.reply(), self.raw_headers(), self.data());
+        let mut b = BytesMut::with_capacity(s.len() + 1 + r.map_or(0, |r| r.len() + 1) + h.len() + d.len() + pad.max(1));
+        b.put_slice(s);
+        b.put_u8(0);
+        let subject = (0, s.len() as u32);
+        let reply = r.map(|r| {
+            let start = b.len() as u32;
+            b.put_slice(r);
+            b.put_u8(0);
+            (start, start + r.len() as u32)
+        });
+        let hs = b.len() as u32;
+        b.put_slice(h);
+        let ds = b.len() as u32;
+        b.put_slice(d);
+        b.put_bytes(0, pad.max(1));
+        Box::new(Msg {
+            buf: b.freeze(),
+            subject,
+            reply,
+            hdr: (hs, ds),
+            data: (ds, ds + d.len() as u32),
+            headers: self.headers.clone(),
+            headers_modified: self.headers_modified,
+            ffi_cache: None,
+        })
+    }
+
     #[inline]
     fn slice(&self, r: Range) -> &[u8] {
         &self.buf[r.0 as usize..r.1 as usize]
@@ -172,6 +203,15 @@ mod tests {
             assert_eq!(*m.data_ptr().add(5), 0);
         }
         assert!(!m.has_headers());
+    }
+
+    #[test]
+    fn padding_adds_zeroed_bytes_after_the_data() {
+        let m = Msg::new(b"foo", Some(b"r"), b"abc").with_padding(8);
+        assert_eq!((m.subject(), m.reply(), m.data()), (&b"foo"[..], Some(&b"r"[..]), &b"abc"[..]));
+        // SAFETY: with_padding guarantees 8 bytes after the data.
+        let after = unsafe { std::slice::from_raw_parts(m.data_ptr().add(3), 8) };
+        assert_eq!(after, &[0u8; 8]);
     }
 
     #[test]
