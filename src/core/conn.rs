@@ -31,8 +31,12 @@ use super::sub::{self, MsgCallback, Sub};
 use super::subject;
 use super::sync::{deadline_in, Waiter};
 
-/// Above this many buffered bytes a publisher waits for the writer (while connected).
-const OUT_HIGH_WATER: usize = 32 * 1024 * 1024;
+/// Above this many buffered bytes a publisher waits for the writer (while connected). The
+/// writer swaps the whole buffer out, so publishers fill one buffer while the other is
+/// written: memory stays near twice this, and both buffers keep their capacity.
+const OUT_HIGH_WATER: usize = 2 * 1024 * 1024;
+/// A write buffer grown past this (a huge message) is released after use.
+const OUT_SHRINK_ABOVE: usize = 16 * 1024 * 1024;
 /// How long Close waits for the writer to push out what is buffered.
 const CLOSE_FLUSH_WAIT: Duration = Duration::from_secs(2);
 
@@ -504,7 +508,7 @@ impl Conn {
             if let Err(e) = res {
                 return SessionEnd::Failed(io_err(e));
             }
-            if spare.capacity() > 8 * 1024 * 1024 {
+            if spare.capacity() > OUT_SHRINK_ABOVE {
                 spare = BytesMut::with_capacity(64 * 1024);
             } else {
                 spare.clear();

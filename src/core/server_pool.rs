@@ -103,11 +103,13 @@ pub struct Server {
 pub struct ServerPool {
     pub servers: Vec<Server>,
     randomize: bool,
+    /// (host, port) of every server, so that adding thousands of URLs stays linear.
+    known: std::collections::HashSet<(String, u16)>,
 }
 
 impl ServerPool {
     pub fn from_options(opts: &Options) -> Result<ServerPool> {
-        let mut pool = ServerPool { servers: Vec::new(), randomize: !opts.no_randomize };
+        let mut pool = ServerPool { servers: Vec::new(), randomize: !opts.no_randomize, known: Default::default() };
         for s in &opts.servers {
             pool.add(s, false)?;
         }
@@ -125,14 +127,10 @@ impl ServerPool {
         Ok(pool)
     }
 
-    fn position(&self, url: &ServerUrl) -> Option<usize> {
-        self.servers.iter().position(|s| s.url.host == url.host && s.url.port == url.port)
-    }
-
     /// Adds a URL unless the pool already has that host and port. Returns whether it was new.
     pub fn add(&mut self, raw: &str, implicit: bool) -> Result<bool> {
         let url = ServerUrl::parse(raw)?;
-        if self.position(&url).is_some() {
+        if !self.known.insert((url.host.clone(), url.port)) {
             return Ok(false);
         }
         self.servers.push(Server { url, implicit, reconnects: 0, did_connect: false, last_auth_error: None, last_attempt: None });

@@ -630,19 +630,23 @@ pub unsafe extern "C" fn natsOptions_SetUserCredentialsFromFiles(
 ) -> natsStatus {
     with_opts("natsOptions_SetUserCredentialsFromFiles", opts, true, |o| {
         // SAFETY: NULL or NUL-terminated strings from the caller.
-        let uf = unsafe { opt_str(userOrChainedFile) }?.filter(|s| !s.is_empty());
-        // SAFETY: as above.
-        let sf = unsafe { opt_str(seedFile) }?.filter(|s| !s.is_empty());
-        if uf.is_none() && sf.is_some() {
+        let (has_user, has_seed) = unsafe { (!userOrChainedFile.is_null() && *userOrChainedFile != 0, !seedFile.is_null() && *seedFile != 0) };
+        if !has_user && has_seed {
             return Err(Error::with_text(Status::InvalidArg, "user or chained file need to be specified"));
         }
-        o.auth = match uf {
-            None => crate::core::auth::Auth::None,
-            Some(u) => crate::core::auth::Auth::Creds(crate::core::auth::UserCreds::Files {
-                user_or_chained: u.to_string(),
-                seed_file: sf.map(str::to_string),
-            }),
+        if !has_user {
+            o.auth = crate::core::auth::Auth::None;
+            return Ok(());
+        }
+        // SAFETY: NUL-terminated strings from the caller (checked non-NULL above).
+        let user_or_chained = unsafe { opt_str(userOrChainedFile) }?.unwrap_or_default().to_string();
+        let seed_file = if has_seed {
+            // SAFETY: as above.
+            Some(unsafe { opt_str(seedFile) }?.unwrap_or_default().to_string())
+        } else {
+            None
         };
+        o.auth = crate::core::auth::Auth::Creds(crate::core::auth::UserCreds::Files { user_or_chained, seed_file });
         Ok(())
     })
 }
