@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Summarise bench/.build/results.txt (written by bench/run.sh) as Markdown tables of medians.
+
+usage: report.py RESULTS.txt OUT.md   (machine description comes from the environment)
+"""
+import os
+import statistics
+import sys
+from collections import OrderedDict, defaultdict
+
+
+def parse(path):
+    runs = []
+    with open(path) as f:
+        for line in f:
+            d = {}
+            for tok in line.split():
+                if "=" in tok:
+                    k, v = tok.split("=", 1)
+                    d.setdefault(k, v)
+            if "row" in d:
+                runs.append(d)
+    return runs
+
+
+def num(d, k):
+    try:
+        return float(d[k])
+    except (KeyError, ValueError):
+        return None
+
+
+def ok(d):
+    return d.get("rc") == "0" and d.get("status") == "ok"
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt_rate(v):
+    if v is None:
+        return "-"
+    if v >= 1e6:
+        return "%.2fM/s" % (v / 1e6)
+    if v >= 1e3:
+        return "%.1fk/s" % (v / 1e3)
+    return "%.0f/s" % v
+
+
+def fmt_mb(v):
+    return "-" if v is None else ("%.0f MB/s" % v if v >= 10 else "%.1f MB/s" % v)
+
+
+def fmt_ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "-"
+    return "%.2f" % (a / b)
+
+
+def fmt_us(v):
+    if v is None:
+        return "-"
+    return "%.0f" % v if v >= 100 else "%.1f" % v
+
+
+def describe_failures(rs):
+    bad = [r for r in rs if not ok(r)]
+    if not bad:
+        return ""
+    kinds = defaultdict(int)
+    for r in bad:
+        rc = r.get("rc", "?")
+        if rc == "124" or rc == "137":
+            k = "hang/killed"
+        elif rc.isdigit() and int(rc) > 128:
+            k = "crash(sig %d)" % (int(rc) - 128)
+        else:
+            k = r.get("status", "?")
+        kinds[k] += 1
+    return " ⚠ %d/%d failed: %s" % (len(bad), len(rs), ", ".join("%s×%d" % kv for kv in kinds.items()))
+
+
+def main():
+    results, out = sys.argv[1], sys.argv[2]
+    runs = parse(results)
+    rows = OrderedDict()
+    for r in runs:
+        rows.setdefault(r["row"], defaultdict(list))[r["variant"]].append(r)
+
+    def cell(row, variant, key):
+        rs = rows.get(row, {}).get(variant, [])
+        return med([num(r, key) for r in rs if ok(r)]), describe_failures(rs), rs
+
+    env = os.environ
+    L = []
+    L.append("# natsbench results")
+    L.append("")
+    L.append("| machine | |")
+    L.append("|---|---|")
+    L.append("| nproc | %s |" % env.get("MACHINE_NPROC", "?"))
+    L.append("| CPU | %s |" % env.get("MACHINE_CPU", "?"))
+    L.append("| kernel | %s |" % env.get("MACHINE_KERNEL", "?"))
+    L.append("| date | %s |" % env.get("MACHINE_DATE", "?"))
+    L.append("| nats-server | %s |" % env.get("SERVER_VER", "?"))
+    L.append("| ours | libnats 3.13.0 (Rust), git %s%s, %s |" % (
+        env.get("GIT_REV", "?"),
+        " + %s uncommitted src/ changes" % env["GIT_DIRTY"] if env.get("GIT_DIRTY", "0") not in ("", "0") else "",
+        env.get("LIB_DESC", "?")))
+    L.append("| cnats | Debian cnats %s |" % env.get("CNATS_VER", "?"))
+    L.append("| runs | %s per library per row, alternating ours/cnats/raw run by run%s; total %ss |" % (
+        env.get("RUNS", "?"), " (QUICK=1: N/10)" if env.get("QUICK") == "1" else "", env.get("ELAPSED", "?")))
+    L.append("")
+
+    # ---- throughput
+    L.append("## Throughput (median msgs/s; higher is better)")
+    L.append("")
+    L.append("pub: publish N then Flush. pubsub: time until the async subscriber got all N. "
+             "sync: NextMsg loop. queue4: 4 queue subscribers, each message once (rate = messages). "
+             "fanout4: 4 subscribers each get all N (rate = deliveries).")
+    L.append("")
+    L.append("| row | n | ours | cnats | raw | ours/cnats | ours/raw |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    for row, vs in rows.items():
+        if row.startswith("req/") or row in ("threads", "subs1000"):
+            continue
+        n = next((r.get("n") for v in vs.values() for r in v if "n" in r), "?")
+        cells, vals = [], {}
+        for v in ("ours", "cnats", "raw"):
+            if v not in vs:
+                cells.append("n/a")
+                continue
+            m, fail, _ = cell(row, v, "msgs_per_sec")
+            mb, _, _ = cell(row, v, "mb_per_sec")
+            vals[v] = m
+            cells.append("%s (%s)%s" % (fmt_rate(m), fmt_mb(mb), fail) if m is not None else "FAIL%s" % fail)
+        L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            row, n, cells[0], cells[1], cells[2],
+            fmt_ratio(vals.get("ours"), vals.get("cnats")), fmt_ratio(vals.get("ours"), vals.get("raw"))))
+    L.append("")
+
+    # ---- latency
+    req_rows = [r for r in rows if r.startswith("req/")]
+    if req_rows:
+        L.append("## Request/reply latency (median of per-run p50 / p99, µs; lower is better)")
+        L.append("")
+        L.append("N sequential natsConnection_Request calls (default options; *-asap* sets "
+                 "natsOptions_SetSendAsap on requester and replier). Ratios compare p50.")
+        L.append("")
+        L.append("| row | n | ours | ours -asap | cnats | cnats -asap | raw | ours/cnats | ours/cnats-asap | ours/raw |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for row in req_rows:
+            vs = rows[row]
+            n = next((r.get("n") for v in vs.values() for r in v if "n" in r), "?")
+            cells, p50 = [], {}
+            for v in ("ours", "ours-asap", "cnats", "cnats-asap", "raw"):
+                if v not in vs:
+                    cells.append("n/a")
+                    continue
+                a, fail, _ = cell(row, v, "p50_us")
+                b, _, _ = cell(row, v, "p99_us")
+                p50[v] = a
+                cells.append("%s / %s%s" % (fmt_us(a), fmt_us(b), fail) if a is not None else "FAIL%s" % fail)
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                row, n, *cells, fmt_ratio(p50.get("ours"), p50.get("cnats")),
+                fmt_ratio(p50.get("ours"), p50.get("cnats-asap")), fmt_ratio(p50.get("ours"), p50.get("raw"))))
+        L.append("")
+
+    # ---- resources
+    L.append("## Resources (medians)")
+    L.append("")
+    L.append("Peak RSS from getrusage (ru_maxrss) and threads of the process (/proc/self/task) at the end "
+             "of the run, before the connections are closed.")
+    L.append("")
+    L.append("| row | metric | ours | cnats | raw | ours/cnats |")
+    L.append("|---|---|---:|---:|---:|---:|")
+    for row, metrics in (("pubsub/128", ("rss_kb", "threads")),
+                         ("threads", ("threads", "rss_kb")),
+                         ("subs1000", ("threads", "rss_kb"))):
+        if row not in rows:
+            continue
+        vs = rows[row]
+        n = next((r.get("n") for v in vs.values() for r in v if "n" in r), "?")
+        label = row
+        if row == "pubsub/128":
+            label = "pubsub/128 (n=%s)" % n
+        elif row == "threads":
+            label = "threads (1 conn, 10 async subs)"
+        elif row == "subs1000":
+            label = "subs1000 (1000 async subs, global delivery)"
+        for mname in metrics:
+            cells, vals = [], {}
+            for v in ("ours", "cnats", "raw"):
+                if v not in vs:
+                    cells.append("n/a")
+                    continue
+                m, fail, _ = cell(row, v, mname)
+                vals[v] = m
+                if m is None:
+                    cells.append("FAIL%s" % fail)
+                elif mname == "rss_kb":
+                    cells.append("%.1f MB%s" % (m / 1024.0, fail))
+                else:
+                    cells.append("%g%s" % (m, fail))
+            L.append("| %s | %s | %s | %s | %s | %s |" % (
+                label, "peak RSS" if mname == "rss_kb" else "threads", *cells,
+                fmt_ratio(vals.get("ours"), vals.get("cnats"))))
+    L.append("")
+
+    # ---- details
+    L.append("## Details (medians over successful runs)")
+    L.append("")
+    L.append("| row | lib | ok runs | secs | msgs/s | peak RSS MB | threads |")
+    L.append("|---|---|---:|---:|---:|---:|---:|")
+    for row, vs in rows.items():
+        for v, rs in vs.items():
+            good = [r for r in rs if ok(r)]
+            secs = med([num(r, "secs") for r in good])
+            rate = med([num(r, "msgs_per_sec") for r in good])
+            rss = med([num(r, "rss_kb") for r in good])
+            thr = med([num(r, "threads") for r in good])
+            L.append("| %s | %s | %d/%d | %s | %s | %s | %s |" % (
+                row, v, len(good), len(rs), "-" if secs is None else "%.3f" % secs, fmt_rate(rate),
+                "-" if rss is None else "%.1f" % (rss / 1024.0), "-" if thr is None else "%g" % thr))
+    L.append("")
+
+    # ---- problems
+    bad = [r for r in runs if not ok(r)]
+    L.append("## Problems")
+    L.append("")
+    if not bad:
+        L.append("None: every run exited 0 with status=ok and the expected counts.")
+    else:
+        L.append("Runs that did not exit 0 with status=ok (rc 124/137 = killed by the run timeout, "
+                 ">128 = signal). stderr of every run is in bench/.build/stderr.log.")
+        L.append("")
+        L.append("| row | lib | run | rc | status | received/expected | async errs | slow consumer | disconnects | error |")
+        L.append("|---|---|---:|---:|---|---|---:|---:|---:|---|")
+        for r in bad:
+            L.append("| %s | %s | %s | %s | %s | %s/%s | %s | %s | %s | %s |" % (
+                r["row"], r["variant"], r.get("run", "?"), r.get("rc", "?"), r.get("status", "?"),
+                r.get("received", "?"), r.get("expected", r.get("n", "?")), r.get("async_errs", "?"),
+                r.get("slow_consumer", "?"), r.get("disconnects", "?"),
+                r.get("error", r.get("nextmsg", r.get("reqstatus", "")))))
+    L.append("")
+
+    text = "\n".join(L)
+    with open(out, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# bench/run.sh: compare this library (ours), Debian's cnats and a raw-socket client.
+#
+#   bench/run.sh                 # full run (~8 minutes on 2 cores)
+#   QUICK=1 bench/run.sh         # ~1-2 minutes: N/10, RUNS=3
+#
+# Environment:
+#   RUNS=5          runs per library and row (libraries alternate run by run)
+#   QUICK=1         smaller N, RUNS defaults to 3
+#   ROWS="pub/16 req/128 ..."   only these rows (default: all)
+#   OURS_LIB=path   use this libnats.so instead of building with cargo
+#   NO_CARGO=1      do not run `cargo build --release`; use the newest built library
+#   RUN_TIMEOUT=120 seconds before a single run is killed (reported as a hang)
+#   STALL=20        natsbench gives up after this many seconds without progress
+#   NATS_SERVER_BIN nats-server binary (default: nats-server on PATH)
+#   CC, CFLAGS      C compiler and flags for the benchmark programs
+#   REPORT=path     Markdown report (default bench/results.md)
+#
+# Writes the report (and raw lines in bench/.build/results.txt).
+# Benchmarks report; nothing here asserts timing.
+set -u
+set -o pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+OUT=$BENCH/.build
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-3}; else RUNS=${RUNS:-5}; fi
+RUN_TIMEOUT=${RUN_TIMEOUT:-120}
+STALL=${STALL:-20}
+CC=${CC:-cc}
+CFLAGS=${CFLAGS:--O2 -g}
+SERVER_BIN=${NATS_SERVER_BIN:-$(command -v nats-server || true)}
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "run.sh: $*"; exit 1; }
+
+mkdir -p "$OUT/ours" || die "cannot create $OUT"
+[ -n "$SERVER_BIN" ] || die "nats-server not found (set NATS_SERVER_BIN)"
+command -v python3 >/dev/null || die "python3 is needed for the report"
+pkg-config --exists libnats || die "system cnats not found (pkg-config libnats)"
+
+# ---------------------------------------------------------------- build
+if [ -n "${OURS_LIB:-}" ]; then
+    SRC_LIB=$OURS_LIB
+else
+    if [ "${NO_CARGO:-0}" != 1 ]; then
+        log "== cargo build --release"
+        if ! (cd "$ROOT" && cargo build --release >&2); then
+            log "run.sh: WARNING: cargo build failed; using the last built library"
+        fi
+    fi
+    SRC_LIB=
+    for cand in "$ROOT/target/release/libnats.so" "$ROOT/build/lib/libnats.so.3.13.0"; do
+        [ -f "$cand" ] || continue
+        if [ -z "$SRC_LIB" ] || [ "$cand" -nt "$SRC_LIB" ]; then SRC_LIB=$cand; fi
+    done
+fi
+[ -n "$SRC_LIB" ] && [ -f "$SRC_LIB" ] || die "no libnats.so found (cargo build --release failed?)"
+# Snapshot the library: others may rebuild target/ while we run.
+rm -f "$OUT/ours/"libnats.so*
+cp "$SRC_LIB" "$OUT/ours/libnats.so.3.13" || die "copy $SRC_LIB"
+ln -s libnats.so.3.13 "$OUT/ours/libnats.so"
+LIB_DESC="$SRC_LIB ($(date -r "$SRC_LIB" '+%Y-%m-%d %H:%M:%S'))"
+
+log "== compiling benchmark programs"
+$CC $CFLAGS -Wall -I "$ROOT/include" -o "$OUT/natsbench_ours" "$BENCH/natsbench.c" \
+    -L "$OUT/ours" -Wl,-rpath,"$OUT/ours" -lnats -lpthread || die "compile natsbench (ours)"
+# shellcheck disable=SC2046
+$CC $CFLAGS -Wall -o "$OUT/natsbench_cnats" "$BENCH/natsbench.c" \
+    $(pkg-config --cflags --libs libnats) -lpthread || die "compile natsbench (cnats)"
+$CC $CFLAGS -Wall -o "$OUT/rawclient" "$BENCH/rawclient.c" -lpthread || die "compile rawclient"
+case $(ldd "$OUT/natsbench_ours") in *"$OUT/ours/libnats.so.3.13"*) ;; *) die "natsbench_ours does not load our library" ;; esac
+
+# ---------------------------------------------------------------- server
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+PORT=$(free_port)
+URL=nats://127.0.0.1:$PORT
+"$SERVER_BIN" -a 127.0.0.1 -p "$PORT" >"$OUT/server.log" 2>&1 &
+SERVER_PID=$!
+cleanup() { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+for _ in $(seq 100); do
+    (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
+    sleep 0.1
+done
+(echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null || die "nats-server did not start (see $OUT/server.log)"
+SERVER_VER=$("$SERVER_BIN" --version 2>/dev/null | head -1)
+log "== nats-server $SERVER_VER on $URL"
+
+# ---------------------------------------------------------------- rows
+# n per size for the throughput modes
+n_for() {
+    local n
+    case $1 in
+        16) n=2000000 ;; 128) n=1000000 ;; 1024) n=500000 ;; 65536) n=20000 ;; *) n=100000 ;;
+    esac
+    [ "$QUICK" = 1 ] && n=$((n / 10))
+    echo "$n"
+}
+REQ_N=${REQ_N:-$([ "$QUICK" = 1 ] && echo 1000 || echo 5000)}
+
+# row spec: name|mode args|size|n|variants
+ALL_ROWS=()
+for s in 16 128 1024 65536; do ALL_ROWS+=("pub/$s|pub|$s|$(n_for $s)|ours cnats raw"); done
+for s in 16 128 1024 65536; do ALL_ROWS+=("pubsub/$s|pubsub|$s|$(n_for $s)|ours cnats raw"); done
+for s in 16 128 1024 65536; do ALL_ROWS+=("sync/$s|sync|$s|$(n_for $s)|ours cnats"); done
+for s in 16 128 1024 65536; do ALL_ROWS+=("req/$s|req|$s|$REQ_N|ours ours-asap cnats cnats-asap raw"); done
+ALL_ROWS+=("queue4/128|queue 4|128|$(n_for 128)|ours cnats")
+ALL_ROWS+=("fanout4/128|fanout 4|128|$(( $(n_for 128) / 2 ))|ours cnats")
+ALL_ROWS+=("threads|threads|128|1|ours cnats")
+ALL_ROWS+=("subs1000|subs1000|128|1|ours cnats")
+
+want_row() {
+    [ -z "${ROWS:-}" ] && return 0
+    local r
+    for r in $ROWS; do [ "$r" = "$1" ] && return 0; done
+    return 1
+}
+
+RESULTS=$OUT/results.txt
+ERRLOG=$OUT/stderr.log
+: >"$RESULTS"
+: >"$ERRLOG"
+START=$(date +%s)
+
+run_one() { # row variant run mode-args size n
+    local row=$1 variant=$2 run=$3 margs=$4 size=$5 n=$6 bin extra=() out rc line
+    case $variant in
+        ours)       bin=$OUT/natsbench_ours ;;
+        ours-asap)  bin=$OUT/natsbench_ours;  extra=(-asap) ;;
+        cnats)      bin=$OUT/natsbench_cnats ;;
+        cnats-asap) bin=$OUT/natsbench_cnats; extra=(-asap) ;;
+        raw)        bin=$OUT/rawclient ;;
+    esac
+    local stallarg=(-stall "$STALL")
+    echo "### row=$row variant=$variant run=$run" >>"$ERRLOG"
+    # shellcheck disable=SC2086
+    out=$(timeout -k 5 "$RUN_TIMEOUT" "$bin" -url "$URL" -lib "$variant" -n "$n" -size "$size" \
+          "${stallarg[@]}" "${extra[@]}" $margs 2>>"$ERRLOG")
+    rc=$?
+    line=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -1)
+    [ -n "$line" ] || line="RESULT lib=$variant status=noresult"
+    printf 'row=%s variant=%s run=%s rc=%s %s\n' "$row" "$variant" "$run" "$rc" "${line#RESULT }" >>"$RESULTS"
+    printf '  %-12s %-10s run %s rc=%s %s\n' "$row" "$variant" "$run" "$rc" \
+        "$(printf '%s' "$line" | grep -o ' status=[a-z]*\|msgs_per_sec=[0-9]*\|p50_us=[0-9.]*\|threads=[0-9]*' | tr '\n' ' ')" >&2
+}
+
+for spec in "${ALL_ROWS[@]}"; do
+    IFS='|' read -r row margs size n variants <<<"$spec"
+    want_row "$row" || continue
+    log "== $row (n=$n, $RUNS runs each: $variants)"
+    for run in $(seq "$RUNS"); do
+        for v in $variants; do
+            run_one "$row" "$v" "$run" "$margs" "$size" "$n"
+        done
+    done
+done
+ELAPSED=$(( $(date +%s) - START ))
+
+# ---------------------------------------------------------------- report
+MACHINE_NPROC=$(nproc)
+MACHINE_CPU=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+MACHINE_KERNEL=$(uname -srm)
+MACHINE_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+CNATS_VER=$(pkg-config --modversion libnats)
+GIT_REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+GIT_DIRTY=$(cd "$ROOT" && git status --porcelain -- src 2>/dev/null | wc -l)
+
+export RESULTS RUNS QUICK MACHINE_NPROC MACHINE_CPU MACHINE_KERNEL MACHINE_DATE CNATS_VER \
+       GIT_REV GIT_DIRTY LIB_DESC SERVER_VER ELAPSED REQ_N
+python3 "$BENCH/report.py" "$RESULTS" "${REPORT:-$BENCH/results.md}"
