@@ -940,6 +940,90 @@ NATS_EXTERN natsStatus natsOptions_SetNKeyFromSeed(natsOptions *opts, const char
 NATS_EXTERN natsStatus natsOptions_SetMessageBufferPadding(natsOptions *opts, int paddingSize);
 
 /**
+ * Requires (true) or stops requiring (false) a TLS connection. False also drops every TLS
+ * setting made on these options, as cnats does.
+ */
+NATS_EXTERN natsStatus natsOptions_SetSecure(natsOptions *opts, bool secure);
+
+/**
+ * Performs the TLS handshake as soon as the TCP connection is made, before the server's
+ * INFO (the server must be configured with `handshake_first`). Implies a secure connection.
+ */
+NATS_EXTERN natsStatus natsOptions_TLSHandshakeFirst(natsOptions *opts);
+
+/**
+ * Allows TLS handshakes of several connections at the same time. Handshakes never share
+ * state here, so they always may; the choice is only recorded.
+ */
+NATS_EXTERN natsStatus natsOptions_AllowConcurrentTLSHandshakes(natsOptions *opts);
+
+/**
+ * Trusts the CA certificates of a PEM file (read now; the name is not kept), in addition to
+ * the system's. NULL or "" is NATS_INVALID_ARG; an unreadable file NATS_SSL_ERROR.
+ */
+NATS_EXTERN natsStatus natsOptions_LoadCATrustedCertificates(natsOptions *opts, const char *fileName);
+
+/**
+ * Trusts the CA certificates of the PEM files in a directory (read now; the name is not
+ * kept). NULL or "" is NATS_INVALID_ARG; an unreadable directory NATS_SSL_ERROR.
+ */
+NATS_EXTERN natsStatus natsOptions_LoadCATrustedCertificatesPath(natsOptions *opts, const char *path);
+
+/**
+ * Trusts the CA certificates of a PEM text (copied), with any revocation lists it holds.
+ * NULL or "" is NATS_INVALID_ARG; text without a certificate NATS_SSL_ERROR.
+ */
+NATS_EXTERN natsStatus natsOptions_SetCATrustedCertificates(natsOptions *opts, const char *certificates);
+
+/**
+ * Presents the certificate chain and private key of these PEM files (read now; the names
+ * are not kept) when the server asks for a client certificate. NULL or "" for either is
+ * NATS_INVALID_ARG; unreadable or mismatched files NATS_SSL_ERROR.
+ */
+NATS_EXTERN natsStatus natsOptions_LoadCertificatesChain(natsOptions *opts, const char *certsFileName, const char *keyFileName);
+
+/**
+ * Like natsOptions_LoadCertificatesChain, but the files (names copied) are read at every
+ * TLS handshake, so that certificates renewed on disk are used on reconnect. They are not
+ * read now.
+ */
+NATS_EXTERN natsStatus natsOptions_LoadCertificatesChainDynamic(natsOptions *opts, const char *certsFileName, const char *keyFileName);
+
+/**
+ * Presents this PEM certificate (chain) and private key (both copied) when the server asks
+ * for a client certificate. NULL or "" for either is NATS_INVALID_ARG; invalid PEM or a key
+ * that does not match the certificate NATS_SSL_ERROR.
+ */
+NATS_EXTERN natsStatus natsOptions_SetCertificatesChain(natsOptions *opts, const char *cert, const char *key);
+
+/**
+ * Restricts the TLS 1.2 cipher suites with an OpenSSL cipher list (copied), such as
+ * "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305" or "-ALL:HIGH"; IANA names
+ * are accepted too. Names that match nothing are ignored; a list that selects no cipher
+ * is NATS_SSL_ERROR. Only ECDHE with AES-GCM or ChaCha20-Poly1305 is ever offered. NULL or
+ * "" is NATS_INVALID_ARG.
+ */
+NATS_EXTERN natsStatus natsOptions_SetCiphers(natsOptions *opts, const char *ciphers);
+
+/**
+ * Sets the TLS 1.3 cipher suites, colon separated (copied): TLS_AES_128_GCM_SHA256,
+ * TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256. "" disables TLS 1.3. Unknown names
+ * are ignored; a list with no known name is NATS_SSL_ERROR. NULL is NATS_INVALID_ARG.
+ */
+NATS_EXTERN natsStatus natsOptions_SetCipherSuites(natsOptions *opts, const char *ciphers);
+
+/**
+ * Sets the name the server's certificate must be valid for (copied), instead of the host
+ * of the URL. NULL restores the URL's host; "" verifies the certificate chain but no name.
+ */
+NATS_EXTERN natsStatus natsOptions_SetExpectedHostname(natsOptions *opts, const char *hostname);
+
+/**
+ * Accepts the server's certificate without verifying it (chain or name). For tests only.
+ */
+NATS_EXTERN natsStatus natsOptions_SkipServerVerification(natsOptions *opts, bool skip);
+
+/**
  * No effect: this library always delivers as soon as a message is read. Deprecated in cnats.
  */
 NATS_EXTERN natsStatus natsSubscription_NoDeliveryDelay(natsSubscription *sub);

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use parking_lot::{Condvar, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -30,6 +29,7 @@ use super::status::{ConnStatus, Error, Result, Status};
 use super::sub::{self, MsgCallback, Sub};
 use super::subject;
 use super::sync::{deadline_in, Waiter};
+use super::tls::{NatsStream, StreamReader, StreamWriter, TlsOptions};
 
 /// Above this many buffered bytes a publisher waits for the writer (while connected). The
 /// writer swaps the whole buffer out, so publishers fill one buffer while the other is
@@ -192,7 +192,7 @@ impl Conn {
                 self.connect_pending.store(true, Ordering::SeqCst);
                 let me = self.clone();
                 let h = runtime::handle().spawn(async move {
-                    match me.connect_loop(false).await {
+                    match me.connect_loop(false, true).await {
                         Ok((stream, rbuf)) => {
                             me.post_event(me.opts.connected_cb.clone());
                             me.io_main(stream, rbuf).await;
@@ -211,31 +211,35 @@ impl Conn {
                 st.io_task = Some(h);
                 return Ok(());
             }
-            let (stream, rbuf) = self.connect_loop(false).await?;
+            let (stream, rbuf) = self.connect_loop(false, false).await?;
             self.start_io(stream, rbuf);
             return Ok(());
         }
-        // cnats reports the last server's error when it is about security or authentication,
-        // and "no server" otherwise.
+        // cnats: when no server could even be reached the answer is "no server"; an error
+        // after the TCP connection was made (timeout, authentication, TLS, bad INFO, ...)
+        // is returned as it is.
         match last.status {
-            Status::ConnectionAuthFailed
-            | Status::Timeout
-            | Status::SecureConnectionRequired
-            | Status::SecureConnectionWanted
-            | Status::SslError
-            | Status::NotPermitted => Err(last),
-            _ => Err(Error::with_text(Status::NoServer, last.text.unwrap_or_else(|| Status::NoServer.text().into()))),
+            Status::NoServer | Status::AddressMissing => {
+                Err(Error::with_text(Status::NoServer, last.text.unwrap_or_else(|| Status::NoServer.text().into())))
+            }
+            _ => Err(last),
         }
     }
 
-    /// TCP connect, INFO, CONNECT, PING/PONG. Returns the socket, the server's INFO, and
-    /// whatever was read past the PONG.
-    async fn connect_one(&self, url: &ServerUrl) -> Result<(TcpStream, ServerInfo, BytesMut)> {
+    /// TCP connect, INFO (with a TLS handshake before or after it), CONNECT, PING/PONG.
+    /// Returns the socket, the server's INFO, and whatever was read past the PONG.
+    async fn connect_one(&self, url: &ServerUrl) -> Result<(NatsStream, ServerInfo, BytesMut)> {
         let timeout = Duration::from_millis(self.opts.timeout_ms.max(1) as u64);
         let fut = async {
             let stream = tcp_connect(url, timeout, self.opts.ip_resolution_order).await?;
             let _ = stream.set_nodelay(true);
-            self.handshake(stream, url).await
+            let res = self.handshake(NatsStream::Plain(stream), url).await;
+            // With TLS 1.3 a server refusing our certificate says so after the handshake:
+            // report why the dynamic certificate files could not be used, if that is the cause.
+            match (res, self.opts.tls.as_ref().and_then(|t| t.take_dynamic_cert_error())) {
+                (Err(_), Some(text)) => Err(Error::with_text(Status::SslError, text)),
+                (r, _) => r,
+            }
         };
         match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
@@ -243,30 +247,62 @@ impl Conn {
         }
     }
 
-    async fn handshake(&self, mut stream: TcpStream, url: &ServerUrl) -> Result<(TcpStream, ServerInfo, BytesMut)> {
+    /// The TLS handshake over a plain socket, with the options' TLS settings (or the defaults:
+    /// the system's trusted roots).
+    async fn tls_upgrade(&self, stream: NatsStream, url: &ServerUrl) -> Result<NatsStream> {
+        let tcp = match stream.into_tcp() {
+            Ok(t) => t,
+            Err(s) => return Ok(s),
+        };
+        let default;
+        let tls = match &self.opts.tls {
+            Some(t) => t.as_ref(),
+            None => {
+                default = TlsOptions::new();
+                &default
+            }
+        };
+        tls.connect(tcp, &url.host).await
+    }
+
+    async fn handshake(&self, mut stream: NatsStream, url: &ServerUrl) -> Result<(NatsStream, ServerInfo, BytesMut)> {
+        // cnats: TLS handshake first implies secure; a tls:// URL asks for TLS unless
+        // SetSecure(false) was called.
+        let handshake_first = self.opts.tls_handshake_first;
+        let mut secure = self.opts.secure
+            || handshake_first
+            || (!self.opts.secure_explicitly_set && has_tls_scheme(&url.full));
+        if secure && handshake_first {
+            stream = self.tls_upgrade(stream, url).await?;
+        }
         let mut rbuf = BytesMut::with_capacity(self.opts.io_buf_size.max(4096) as usize);
         let info = loop {
             if let Some(op) = proto::parse(&mut rbuf).map_err(proto_err)? {
                 match op {
-                    ServerOp::Info(json) => break proto::parse_info(&json).map_err(proto_err)?,
+                    ServerOp::Info(json) => {
+                        break proto::parse_info(&json).map_err(|e| Error::with_text(Status::Err, e.to_string()))?
+                    }
                     _ => return Err(Error::with_text(Status::ProtocolError, "expected INFO from the server")),
                 }
             }
             read_more(&mut stream, &mut rbuf).await?;
         };
-        let wants_tls = self.opts.secure || has_tls_scheme(&url.full);
-        if info.tls_required || wants_tls {
-            return if wants_tls {
-                Err(Error::with_text(Status::SecureConnectionWanted, "TLS is not available in this build"))
-            } else {
-                Err(Error::with_text(Status::SecureConnectionRequired, "the server requires a secure (TLS) connection"))
-            };
+        // cnats' _checkForSecure: wanting TLS from a server that offers none fails; a server
+        // that requires TLS switches the connection to TLS.
+        if secure && !info.tls_required && !info.tls_available {
+            return Err(Error::new(Status::SecureConnectionWanted));
+        }
+        if info.tls_required {
+            secure = true;
+        }
+        if secure && !stream.is_tls() {
+            stream = self.tls_upgrade(stream, url).await?;
         }
         // The token handler and credential callbacks are user code: they run on a blocking
         // pool thread, never on an I/O worker.
         let connect = {
             let (me, url2, info2) = (self.arc(), url.clone(), info.clone());
-            tokio::task::spawn_blocking(move || me.connect_json(&url2, &info2))
+            tokio::task::spawn_blocking(move || me.connect_json(&url2, &info2, secure))
                 .await
                 .map_err(|_| Error::with_text(Status::Err, "credentials callback failed"))??
         };
@@ -288,12 +324,12 @@ impl Conn {
         }
     }
 
-    fn connect_json(&self, url: &ServerUrl, info: &ServerInfo) -> Result<Vec<u8>> {
+    fn connect_json(&self, url: &ServerUrl, info: &ServerInfo, secure: bool) -> Result<Vec<u8>> {
         let o = &self.opts;
         let mut ci = proto::ConnectInfo {
             verbose: o.verbose,
             pedantic: o.pedantic,
-            tls_required: false,
+            tls_required: secure,
             name: o.name.clone(),
             echo: !o.no_echo,
             headers: true,
@@ -328,7 +364,7 @@ impl Conn {
         serde_json::to_vec(&ci).map_err(|e| Error::with_text(Status::Err, format!("cannot encode CONNECT: {e}")))
     }
 
-    fn on_connected(&self, idx: usize, stream: &TcpStream, info: ServerInfo, reconnect: bool) {
+    fn on_connected(&self, idx: usize, stream: &NatsStream, info: ServerInfo, reconnect: bool) {
         let mut st = self.state.lock();
         let discovered = if !self.opts.ignore_discovered_servers && !info.connect_urls.is_empty() {
             st.pool.add_discovered(&info.connect_urls, false)
@@ -347,6 +383,9 @@ impl Conn {
         st.status = ConnStatus::Connected;
         if reconnect {
             st.reconnects += 1;
+            // A successful reconnect clears the connection's last error, as in cnats.
+            st.last_err = None;
+            st.last_err_c = CString::default();
         }
         {
             // Subscriptions first, then what was published while disconnected (both empty
@@ -381,7 +420,7 @@ impl Conn {
         }
     }
 
-    fn start_io(&self, stream: TcpStream, rbuf: BytesMut) {
+    fn start_io(&self, stream: NatsStream, rbuf: BytesMut) {
         let me = self.arc();
         let mut st = self.state.lock();
         st.io_running = true;
@@ -389,7 +428,7 @@ impl Conn {
         st.io_task = Some(h);
     }
 
-    async fn io_main(self: Arc<Self>, mut stream: TcpStream, mut rbuf: BytesMut) {
+    async fn io_main(self: Arc<Self>, mut stream: NatsStream, mut rbuf: BytesMut) {
         loop {
             let end = self.session(stream, rbuf).await;
             let err = match end {
@@ -432,7 +471,7 @@ impl Conn {
         self.state_cond.notify_all();
     }
 
-    async fn session(&self, stream: TcpStream, rbuf: BytesMut) -> SessionEnd {
+    async fn session(&self, stream: NatsStream, rbuf: BytesMut) -> SessionEnd {
         let (rd, wr) = stream.into_split();
         tokio::select! {
             r = self.read_loop(rd, rbuf) => r,
@@ -444,7 +483,7 @@ impl Conn {
         }
     }
 
-    async fn read_loop(&self, mut rd: OwnedReadHalf, mut rbuf: BytesMut) -> SessionEnd {
+    async fn read_loop(&self, mut rd: StreamReader, mut rbuf: BytesMut) -> SessionEnd {
         let chunk = (self.opts.io_buf_size.max(4096) as usize).max(32 * 1024);
         loop {
             loop {
@@ -469,7 +508,7 @@ impl Conn {
         }
     }
 
-    async fn write_loop(&self, mut wr: OwnedWriteHalf) -> SessionEnd {
+    async fn write_loop(&self, mut wr: StreamWriter) -> SessionEnd {
         let mut spare = BytesMut::with_capacity(64 * 1024);
         loop {
             // 0: data taken, 1: wait for work, 2: closing and everything written.
@@ -655,7 +694,7 @@ impl Conn {
         }
     }
 
-    async fn reconnect(self: &Arc<Self>, cause: Error) -> Result<(TcpStream, BytesMut)> {
+    async fn reconnect(self: &Arc<Self>, cause: Error) -> Result<(NatsStream, BytesMut)> {
         {
             let mut st = self.state.lock();
             st.status = ConnStatus::Reconnecting;
@@ -678,90 +717,100 @@ impl Conn {
             }
         }
         self.post_event(self.opts.disconnected_cb.clone());
-        self.connect_loop(true).await
+        self.connect_loop(true, true).await
     }
 
-    /// Tries the servers of the pool in turn, waiting `reconnect_wait` (plus jitter) before
-    /// trying a server again, or what the custom delay callback says after each pass, until
-    /// one accepts or every server has used its attempts.
-    async fn connect_loop(self: &Arc<Self>, reconnecting: bool) -> Result<(TcpStream, BytesMut)> {
-        let wait = Duration::from_millis(self.opts.reconnect_wait_ms.max(0) as u64);
+    /// Tries the servers of the pool in turn, as cnats' reconnect loop does: before the
+    /// attempt that completes a pass over the usable servers it sleeps the reconnect wait
+    /// (plus jitter when `jitter`), or what the custom delay callback says; a server is
+    /// dropped from the rotation once it has used its `max_reconnect` attempts.
+    async fn connect_loop(self: &Arc<Self>, reconnecting: bool, jitter: bool) -> Result<(NatsStream, BytesMut)> {
+        let mut i = 0usize;
         let mut passes: i32 = 0;
+        let mut last_idx = self.state.lock().cur;
         loop {
-            let n = self.state.lock().pool.len();
-            if n == 0 {
-                return Err(Error::new(Status::NoServer));
+            let (idx, url, usable) = {
+                let st = self.state.lock();
+                if st.closing {
+                    return Err(Error::new(Status::ConnectionClosed));
+                }
+                let max = self.opts.max_reconnect;
+                let usable: Vec<usize> =
+                    (0..st.pool.len()).filter(|&k| max < 0 || st.pool.servers[k].reconnects < max).collect();
+                if usable.is_empty() {
+                    let last = self.last_error_locked(&st);
+                    return Err(Error::with_text(Status::NoServer, last.unwrap_or_else(|| Status::NoServer.text().into())));
+                }
+                // The next usable server after the last one tried, round robin.
+                let idx = match last_idx {
+                    Some(l) => *usable.iter().find(|&&k| k > l).unwrap_or(&usable[0]),
+                    None => usable[0],
+                };
+                (idx, st.pool.servers[idx].url.clone(), usable.len())
+            };
+            last_idx = Some(idx);
+            if i + 1 >= usable {
+                i = 0;
+                passes += 1;
+                let d = match &self.opts.reconnect_delay_cb {
+                    Some(cb) => cb(self, passes).max(0) as u64,
+                    None => {
+                        let tls = self.opts.secure || url.scheme == "tls";
+                        let jit_ms = if tls { self.opts.reconnect_jitter_tls_ms } else { self.opts.reconnect_jitter_ms };
+                        let j = if jitter && jit_ms > 0 { fastrand::u64(0..jit_ms as u64) } else { 0 };
+                        self.opts.reconnect_wait_ms.max(0) as u64 + j
+                    }
+                };
+                if self.sleep_or_close(Duration::from_millis(d)).await {
+                    return Err(Error::new(Status::ConnectionClosed));
+                }
+            } else {
+                i += 1;
             }
-            let start = self.state.lock().cur.map_or(0, |c| (c + 1) % n);
-            let mut tried_any = false;
-            for k in 0..n {
-                let idx = (start + k) % n;
-                let (url, last_attempt) = {
-                    let mut st = self.state.lock();
-                    if st.closing {
+            {
+                let mut st = self.state.lock();
+                if st.closing {
+                    return Err(Error::new(Status::ConnectionClosed));
+                }
+                if let Some(s) = st.pool.servers.get_mut(idx) {
+                    s.reconnects += 1;
+                    s.last_attempt = Some(Instant::now());
+                }
+            }
+            match self.connect_one(&url).await {
+                Ok((stream, info, rbuf)) => {
+                    if self.state.lock().closing {
                         return Err(Error::new(Status::ConnectionClosed));
                     }
-                    let max = self.opts.max_reconnect;
-                    let Some(s) = st.pool.servers.get_mut(idx) else { continue };
-                    if max >= 0 && s.reconnects >= max {
-                        continue;
-                    }
-                    s.reconnects += 1;
-                    let la = s.last_attempt.replace(Instant::now());
-                    (s.url.clone(), la)
-                };
-                tried_any = true;
-                if let Some(la) = last_attempt {
-                    let since = la.elapsed();
-                    if since < wait && self.opts.reconnect_delay_cb.is_none() {
-                        let jit_ms = if url.scheme == "tls" { self.opts.reconnect_jitter_tls_ms } else { self.opts.reconnect_jitter_ms };
-                        let jitter = if jit_ms > 0 { fastrand::u64(0..=jit_ms as u64) } else { 0 };
-                        let d = wait - since + Duration::from_millis(jitter);
-                        if self.sleep_or_close(d).await {
-                            return Err(Error::new(Status::ConnectionClosed));
-                        }
-                    }
+                    self.on_connected(idx, &stream, info, reconnecting);
+                    return Ok((stream, rbuf));
                 }
-                match self.connect_one(&url).await {
-                    Ok((stream, info, rbuf)) => {
-                        if self.state.lock().closing {
-                            return Err(Error::new(Status::ConnectionClosed));
-                        }
-                        self.on_connected(idx, &stream, info, reconnecting);
-                        return Ok((stream, rbuf));
-                    }
-                    Err(e) => {
-                        tracing_debug(&format!("connect to {} failed: {e}", url.full));
-                        if e.status == Status::ConnectionAuthFailed {
-                            // cnats: the same authentication error twice in a row from the
-                            // same server closes the connection, unless told to ignore it.
-                            let mut st = self.state.lock();
-                            let text = e.message().to_string();
-                            if let Some(s) = st.pool.servers.get_mut(idx) {
-                                let again = s.last_auth_error.as_deref() == Some(text.as_str());
-                                s.last_auth_error = Some(text);
-                                if again && !self.opts.ignore_auth_error_abort {
-                                    drop(st);
-                                    return Err(e);
-                                }
+                Err(e) => {
+                    tracing_debug(&format!("connect to {} failed: {e}", url.full));
+                    if e.status == Status::ConnectionAuthFailed {
+                        // cnats reports each authentication failure through the error
+                        // handler; the same error twice in a row from the same server
+                        // closes the connection, unless told to ignore it.
+                        self.report_async_error(None, e.clone());
+                        let mut st = self.state.lock();
+                        let text = e.message().to_string();
+                        if let Some(s) = st.pool.servers.get_mut(idx) {
+                            let again = s.last_auth_error.as_deref() == Some(text.as_str());
+                            s.last_auth_error = Some(text);
+                            if again && !self.opts.ignore_auth_error_abort {
+                                drop(st);
+                                return Err(e);
                             }
                         }
-                        self.set_last_error(e);
                     }
-                }
-            }
-            if !tried_any {
-                let last = self.last_error();
-                return Err(Error::with_text(Status::NoServer, last.1.unwrap_or_else(|| Status::NoServer.text().into())));
-            }
-            passes += 1;
-            if let Some(cb) = &self.opts.reconnect_delay_cb {
-                let ms = cb(self, passes);
-                if ms > 0 && self.sleep_or_close(Duration::from_millis(ms as u64)).await {
-                    return Err(Error::new(Status::ConnectionClosed));
+                    self.set_last_error(e);
                 }
             }
         }
+    }
+
+    fn last_error_locked(&self, st: &State) -> Option<String> {
+        st.last_err.as_ref().and_then(|e| e.text.clone())
     }
 
     /// Forces a reconnect (cnats' natsConnection_Reconnect): the current socket is dropped
@@ -829,8 +878,8 @@ impl Conn {
             ));
         }
         if st.status == ConnStatus::Reconnecting {
-            let frame = proto::pub_frame_len(subj.len(), reply.map_or(0, |r| r.len()), hdr_len, data.len());
-            if self.opts.reconnect_buf_size >= 0 && st.out.len() + frame > self.opts.reconnect_buf_size as usize {
+            // cnats refuses a publish only once the buffer already holds the limit.
+            if self.opts.reconnect_buf_size >= 0 && st.out.len() >= self.opts.reconnect_buf_size as usize {
                 return Err(Error::with_text(Status::InsufficientBuffer, "reconnect buffer is full"));
             }
         } else {
@@ -1406,7 +1455,7 @@ fn base62(mut n: u64) -> String {
     String::from_utf8(v).unwrap_or_default()
 }
 
-async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<()> {
+async fn read_more(stream: &mut NatsStream, buf: &mut BytesMut) -> Result<()> {
     buf.reserve(4096);
     match stream.read_buf(buf).await {
         Ok(0) => Err(Error::with_text(Status::ConnectionClosed, "connection closed by the server during handshake")),
@@ -1438,6 +1487,10 @@ async fn tcp_connect(url: &ServerUrl, _timeout: Duration, order: i32) -> Result<
 }
 
 fn io_err(e: std::io::Error) -> Error {
+    // A TLS failure (a bad record, an alert such as the server refusing our certificate).
+    if let Some(t) = super::tls::rustls_error(&e) {
+        return Error::with_text(Status::SslError, format!("SSL error: {}", super::tls::describe(t)));
+    }
     Error::with_text(Status::IoError, e.to_string())
 }
 

@@ -14,3 +14,4 @@ pub mod server_pool;
 pub mod status;
 pub mod sub;
 pub mod sync;
+pub mod tls;

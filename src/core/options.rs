@@ -77,6 +77,16 @@ pub struct Options {
     pub inbox_prefix: String,
     pub secure: bool,
     pub secure_explicitly_set: bool,
+    /// TLS settings (cnats' SSL context): set by any TLS option, dropped by SetSecure(false).
+    /// `None` with `secure` means the defaults: the system's trusted roots. Shared with the
+    /// connections made from these options, which is how cnats refuses to change TLS settings
+    /// while connections use them.
+    pub tls: Option<Arc<super::tls::TlsOptions>>,
+    /// Start TLS before the server's INFO (natsOptions_TLSHandshakeFirst); implies `secure`.
+    pub tls_handshake_first: bool,
+    /// natsOptions_AllowConcurrentTLSHandshakes: an OpenSSL locking matter in cnats; rustls
+    /// handshakes never share state that needs it, so this only records the choice.
+    pub tls_concurrent_handshakes: bool,
     pub message_buffer_padding: i32,
     /// JWT credentials or NKey authentication.
     pub auth: super::auth::Auth,
@@ -130,6 +140,9 @@ impl Default for Options {
             inbox_prefix: DEFAULT_INBOX_PREFIX.to_string(),
             secure: false,
             secure_explicitly_set: false,
+            tls: None,
+            tls_handshake_first: false,
+            tls_concurrent_handshakes: false,
             message_buffer_padding: 0,
             auth: super::auth::Auth::None,
         }

@@ -13,6 +13,7 @@ use super::{check_arg, guard, guard_or, opt_str};
 use crate::core::options::{has_tls_scheme, Options};
 use crate::core::status::{Error, Status};
 use crate::core::subject;
+use crate::core::tls::TlsOptions;
 
 /// The object behind a `natsOptions*`.
 pub(crate) struct OptionsHandle {
@@ -90,6 +91,9 @@ fn set_secure_from_urls(o: &mut Options) {
     }
     if o.url.as_deref().is_some_and(has_tls_scheme) || o.servers.iter().any(|s| has_tls_scheme(s)) {
         o.secure = true;
+        if o.tls.is_none() {
+            o.tls = Some(Arc::new(TlsOptions::new()));
+        }
     }
 }
 
@@ -762,6 +766,234 @@ pub unsafe extern "C" fn natsOptions_SetNKeyFromSeed(opts: *mut natsOptions, pub
 pub unsafe extern "C" fn natsOptions_SetMessageBufferPadding(opts: *mut natsOptions, paddingSize: c_int) -> natsStatus {
     with_opts("natsOptions_SetMessageBufferPadding", opts, paddingSize >= 0, |o| {
         o.message_buffer_padding = paddingSize;
+        Ok(())
+    })
+}
+
+// ----- TLS -----
+
+/// cnats' _getSSLCtx: the TLS settings to change, created (system roots only) when absent.
+/// Like cnats, they cannot change while connections made with these options use them.
+fn tls_settings(o: &mut Options) -> Result<&mut TlsOptions, Error> {
+    let t = o.tls.get_or_insert_with(|| Arc::new(TlsOptions::new()));
+    Arc::get_mut(t).ok_or_else(|| {
+        Error::with_text(
+            Status::IllegalState,
+            "This natsOptions object can't be modified because it is configured for SSL and is currently used by connection(s)!",
+        )
+    })
+}
+
+/// True for NULL or "".
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string.
+unsafe fn empty(p: *const c_char) -> bool {
+    // SAFETY: per the contract above; only the first byte is read.
+    p.is_null() || unsafe { *p } == 0
+}
+
+/// A NUL-terminated string from the caller, checked non-empty by the caller.
+///
+/// # Safety
+/// `p` is a NUL-terminated string.
+unsafe fn text<'a>(p: *const c_char) -> Result<&'a str, Error> {
+    // SAFETY: per the contract above.
+    Ok(unsafe { opt_str(p) }?.unwrap_or_default())
+}
+
+/// Requires (true) or stops requiring (false) a TLS connection. False also drops every TLS
+/// setting made on these options, as cnats does.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetSecure(opts: *mut natsOptions, secure: bool) -> natsStatus {
+    with_opts("natsOptions_SetSecure", opts, true, |o| {
+        if secure {
+            if o.tls.is_none() {
+                o.tls = Some(Arc::new(TlsOptions::new()));
+            }
+        } else {
+            o.tls = None;
+        }
+        o.secure = secure;
+        o.secure_explicitly_set = true;
+        Ok(())
+    })
+}
+
+/// Performs the TLS handshake as soon as the TCP connection is made, before the server's
+/// INFO (the server must be configured with `handshake_first`). Implies a secure connection.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_TLSHandshakeFirst(opts: *mut natsOptions) -> natsStatus {
+    with_opts("natsOptions_TLSHandshakeFirst", opts, true, |o| {
+        tls_settings(o)?;
+        o.secure = true;
+        o.tls_handshake_first = true;
+        Ok(())
+    })
+}
+
+/// Allows TLS handshakes of several connections at the same time. Handshakes never share
+/// state here, so they always may; the choice is only recorded.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_AllowConcurrentTLSHandshakes(opts: *mut natsOptions) -> natsStatus {
+    with_opts("natsOptions_AllowConcurrentTLSHandshakes", opts, true, |o| {
+        tls_settings(o)?;
+        o.tls_concurrent_handshakes = true;
+        Ok(())
+    })
+}
+
+/// Trusts the CA certificates of a PEM file (read now; the name is not kept), in addition to
+/// the system's. NULL or "" is NATS_INVALID_ARG; an unreadable file NATS_SSL_ERROR.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_LoadCATrustedCertificates(opts: *mut natsOptions, fileName: *const c_char) -> natsStatus {
+    // SAFETY: NULL or a NUL-terminated string from the caller.
+    let ok = !unsafe { empty(fileName) };
+    with_opts("natsOptions_LoadCATrustedCertificates", opts, ok, |o| {
+        // SAFETY: checked non-empty, NUL-terminated.
+        let name = unsafe { text(fileName) }?;
+        tls_settings(o)?.load_ca_file(name)
+    })
+}
+
+/// Trusts the CA certificates of the PEM files in a directory (read now; the name is not
+/// kept). NULL or "" is NATS_INVALID_ARG; an unreadable directory NATS_SSL_ERROR.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_LoadCATrustedCertificatesPath(opts: *mut natsOptions, path: *const c_char) -> natsStatus {
+    // SAFETY: NULL or a NUL-terminated string from the caller.
+    let ok = !unsafe { empty(path) };
+    with_opts("natsOptions_LoadCATrustedCertificatesPath", opts, ok, |o| {
+        // SAFETY: checked non-empty, NUL-terminated.
+        let p = unsafe { text(path) }?;
+        tls_settings(o)?.load_ca_dir(p)
+    })
+}
+
+/// Trusts the CA certificates of a PEM text (copied), with any revocation lists it holds.
+/// NULL or "" is NATS_INVALID_ARG; text without a certificate NATS_SSL_ERROR.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetCATrustedCertificates(opts: *mut natsOptions, certificates: *const c_char) -> natsStatus {
+    // SAFETY: NULL or a NUL-terminated string from the caller.
+    if unsafe { empty(certificates) } {
+        return guard("natsOptions_SetCATrustedCertificates", || {
+            Err(Error::with_text(Status::InvalidArg, "CA certificates can't be NULL nor empty"))
+        });
+    }
+    with_opts("natsOptions_SetCATrustedCertificates", opts, true, |o| {
+        // SAFETY: checked non-empty, NUL-terminated.
+        let pem = unsafe { text(certificates) }?;
+        tls_settings(o)?.add_ca_pem(pem)
+    })
+}
+
+/// Presents the certificate chain and private key of these PEM files (read now; the names
+/// are not kept) when the server asks for a client certificate. NULL or "" for either is
+/// NATS_INVALID_ARG; unreadable or mismatched files NATS_SSL_ERROR.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_LoadCertificatesChain(
+    opts: *mut natsOptions,
+    certsFileName: *const c_char,
+    keyFileName: *const c_char,
+) -> natsStatus {
+    // SAFETY: NULL or NUL-terminated strings from the caller.
+    if unsafe { empty(certsFileName) || empty(keyFileName) } {
+        return guard("natsOptions_LoadCertificatesChain", || {
+            Err(Error::with_text(Status::InvalidArg, "certificate and key file names can't be NULL nor empty"))
+        });
+    }
+    with_opts("natsOptions_LoadCertificatesChain", opts, true, |o| {
+        // SAFETY: checked non-empty, NUL-terminated.
+        let (c, k) = unsafe { (text(certsFileName)?, text(keyFileName)?) };
+        tls_settings(o)?.load_cert_chain_files(c, k)
+    })
+}
+
+/// Like natsOptions_LoadCertificatesChain, but the files (names copied) are read at every
+/// TLS handshake, so that certificates renewed on disk are used on reconnect. They are not
+/// read now.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_LoadCertificatesChainDynamic(
+    opts: *mut natsOptions,
+    certsFileName: *const c_char,
+    keyFileName: *const c_char,
+) -> natsStatus {
+    // SAFETY: NULL or NUL-terminated strings from the caller.
+    if unsafe { empty(certsFileName) || empty(keyFileName) } {
+        return guard("natsOptions_LoadCertificatesChainDynamic", || {
+            Err(Error::with_text(Status::InvalidArg, "certificate and key file names can't be NULL nor empty"))
+        });
+    }
+    with_opts("natsOptions_LoadCertificatesChainDynamic", opts, true, |o| {
+        // SAFETY: checked non-empty, NUL-terminated.
+        let (c, k) = unsafe { (text(certsFileName)?, text(keyFileName)?) };
+        tls_settings(o)?.load_cert_chain_dynamic(c, k);
+        Ok(())
+    })
+}
+
+/// Presents this PEM certificate (chain) and private key (both copied) when the server asks
+/// for a client certificate. NULL or "" for either is NATS_INVALID_ARG; invalid PEM or a key
+/// that does not match the certificate NATS_SSL_ERROR.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetCertificatesChain(opts: *mut natsOptions, cert: *const c_char, key: *const c_char) -> natsStatus {
+    // SAFETY: NULL or NUL-terminated strings from the caller.
+    if unsafe { empty(cert) || empty(key) } {
+        return guard("natsOptions_SetCertificatesChain", || {
+            Err(Error::with_text(Status::InvalidArg, "certificate and key can't be NULL nor empty"))
+        });
+    }
+    with_opts("natsOptions_SetCertificatesChain", opts, true, |o| {
+        // SAFETY: checked non-empty, NUL-terminated.
+        let (c, k) = unsafe { (text(cert)?, text(key)?) };
+        tls_settings(o)?.set_cert_chain_pem(c, k)
+    })
+}
+
+/// Restricts the TLS 1.2 cipher suites with an OpenSSL cipher list (copied), such as
+/// "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305" or "-ALL:HIGH"; IANA names
+/// are accepted too. Names that match nothing are ignored; a list that selects no cipher
+/// is NATS_SSL_ERROR. Only ECDHE with AES-GCM or ChaCha20-Poly1305 is ever offered. NULL or
+/// "" is NATS_INVALID_ARG.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetCiphers(opts: *mut natsOptions, ciphers: *const c_char) -> natsStatus {
+    // SAFETY: NULL or a NUL-terminated string from the caller.
+    let ok = !unsafe { empty(ciphers) };
+    with_opts("natsOptions_SetCiphers", opts, ok, |o| {
+        // SAFETY: checked non-empty, NUL-terminated.
+        let list = unsafe { text(ciphers) }?;
+        tls_settings(o)?.set_ciphers(list)
+    })
+}
+
+/// Sets the TLS 1.3 cipher suites, colon separated (copied): TLS_AES_128_GCM_SHA256,
+/// TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256. "" disables TLS 1.3. Unknown names
+/// are ignored; a list with no known name is NATS_SSL_ERROR. NULL is NATS_INVALID_ARG.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetCipherSuites(opts: *mut natsOptions, ciphers: *const c_char) -> natsStatus {
+    with_opts("natsOptions_SetCipherSuites", opts, !ciphers.is_null(), |o| {
+        // SAFETY: checked non-NULL, NUL-terminated.
+        let list = unsafe { text(ciphers) }?;
+        tls_settings(o)?.set_cipher_suites(list)
+    })
+}
+
+/// Sets the name the server's certificate must be valid for (copied), instead of the host
+/// of the URL. NULL restores the URL's host; "" verifies the certificate chain but no name.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetExpectedHostname(opts: *mut natsOptions, hostname: *const c_char) -> natsStatus {
+    with_opts("natsOptions_SetExpectedHostname", opts, true, |o| {
+        // SAFETY: NULL or a NUL-terminated string from the caller.
+        let h = unsafe { opt_str(hostname) }?;
+        tls_settings(o)?.set_expected_hostname(h);
+        Ok(())
+    })
+}
+
+/// Accepts the server's certificate without verifying it (chain or name). For tests only.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SkipServerVerification(opts: *mut natsOptions, skip: bool) -> natsStatus {
+    with_opts("natsOptions_SkipServerVerification", opts, true, |o| {
+        tls_settings(o)?.set_skip_verify(skip);
         Ok(())
     })
 }

@@ -62,6 +62,8 @@ pub struct NatsServer {
     name: String,
     extra: Vec<String>,
     child: Option<Child>,
+    /// The client port speaks TLS before INFO (`tls { handshake_first: true }`).
+    tls_first: bool,
 }
 
 static SERVER_SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -79,6 +81,16 @@ impl NatsServer {
     /// someone else's server. Each server therefore gets a unique name that is checked in its
     /// INFO, and the start is retried on another port when the server is not ours.
     pub fn start_with(extra: &[&str]) -> NatsServer {
+        Self::start_inner(extra, false)
+    }
+
+    /// Like `start_with`, for a server configured with `tls { handshake_first: true }`: its
+    /// INFO only comes after a TLS handshake, so readiness is checked through TLS.
+    pub fn start_tls_first(extra: &[&str]) -> NatsServer {
+        Self::start_inner(extra, true)
+    }
+
+    fn start_inner(extra: &[&str], tls_first: bool) -> NatsServer {
         let name = format!("rs-test-{}-{}", std::process::id(), SERVER_SEQ.fetch_add(1, Ordering::Relaxed));
         let mut s = NatsServer {
             bin: server_bin(),
@@ -86,6 +98,7 @@ impl NatsServer {
             name,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
+            tls_first,
         };
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
@@ -144,7 +157,8 @@ impl NatsServer {
                     self.extra
                 ));
             }
-            match info_server_name(self.port) {
+            let seen = if self.tls_first { tls_info_server_name(self.port) } else { info_server_name(self.port) };
+            match seen {
                 Some(n) if n == self.name => break,
                 Some(other) => {
                     // Someone else's server holds the port; ours cannot bind it.
@@ -173,6 +187,75 @@ impl NatsServer {
 fn info_server_name(port: u16) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(2).any(|w| w == b"\r\n") {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let line = String::from_utf8_lossy(&buf);
+    let key = "\"server_name\":\"";
+    let start = line.find(key)? + key.len();
+    let end = line[start..].find('"')? + start;
+    Some(line[start..end].to_string())
+}
+
+/// Like `info_server_name`, after a TLS handshake that trusts any certificate.
+fn tls_info_server_name(port: u16) -> Option<String> {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+    use std::sync::Arc;
+
+    #[derive(Debug)]
+    struct AnyCert(rustls::crypto::WebPkiSupportedAlgorithms);
+    impl ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(m, c, d, &self.0)
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(m, c, d, &self.0)
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.supported_schemes()
+        }
+    }
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let algs = provider.signature_verification_algorithms;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(algs)))
+        .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").ok()?).ok()?;
+    let tcp = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    let mut s = rustls::StreamOwned::new(conn, tcp);
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     while !buf.windows(2).any(|w| w == b"\r\n") {
