@@ -94,6 +94,13 @@ wait "$EV"; rc=$?; echo "--- connevents (server restart)"; cat "$WORK/events.out
 [ "$rc" = 0 ] || fail "connevents (restart) exited with $rc"
 grep -q "\[event\] disconnected" "$WORK/events.out" || fail "connevents: disconnected event"
 grep -q "\[event\] reconnected" "$WORK/events.out" || fail "connevents: reconnected event"
+# The connection events, in the order they were printed: lost (server
+# stopped), back (server restarted), then closing the connected connection
+# reports a disconnection followed by the closed event. Error events, if any,
+# are not part of the sequence.
+EVENTS=$(sed -n -E 's/^\[event\] (connection closed|disconnected|reconnected).*/\1/p' "$WORK/events.out" | paste -sd, -)
+[ "$EVENTS" = "disconnected,reconnected,disconnected,connection closed" ] \
+    || fail "connevents: unexpected event sequence '$EVENTS'"
 
 run badurl 1 "$BIN_DIR/publisher" -s "nats://127.0.0.1:1"
 run help 0 "$BIN_DIR/publisher" -h
