@@ -36,6 +36,9 @@ struct Pki {
     client_cert_pem: String,
     client_key_pem: String,
     other_ca_pem: String,
+    /// A client certificate from the unrelated CA.
+    rogue_cert: PathBuf,
+    rogue_key: PathBuf,
 }
 
 impl Pki {
@@ -79,9 +82,10 @@ fn pki() -> Pki {
     let dir = std::env::temp_dir().join(format!("nats-rs-tls-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir).unwrap();
     let (ca_pem, ca) = new_ca("nats test CA");
-    let (other_ca_pem, _) = new_ca("unrelated CA");
+    let (other_ca_pem, other_ca) = new_ca("unrelated CA");
     let (srv_cert, srv_key) = leaf(&ca, &["localhost", "127.0.0.1"], "localhost", ExtendedKeyUsagePurpose::ServerAuth);
     let (cli_cert, cli_key) = leaf(&ca, &["client.example"], "client", ExtendedKeyUsagePurpose::ClientAuth);
+    let (rogue_cert, rogue_key) = leaf(&other_ca, &["rogue.example"], "rogue", ExtendedKeyUsagePurpose::ClientAuth);
     let w = |name: &str, content: &str| -> PathBuf {
         let p = dir.join(name);
         std::fs::write(&p, content).unwrap();
@@ -94,6 +98,8 @@ fn pki() -> Pki {
         server_key: w("server-key.pem", &srv_key),
         client_cert: w("client-cert.pem", &cli_cert),
         client_key: w("client-key.pem", &cli_key),
+        rogue_cert: w("rogue-cert.pem", &rogue_cert),
+        rogue_key: w("rogue-key.pem", &rogue_key),
         client_cert_pem: cli_cert,
         client_key_pem: cli_key,
         ca_pem,
@@ -457,6 +463,45 @@ fn reconnects_over_tls_after_server_restart() {
     nc.flush_timeout(5_000).unwrap();
     assert_eq!(sub.next_msg(5_000).unwrap().data(), b"again");
     assert!(nc.local_addr().is_ok());
+}
+
+#[test]
+fn dynamic_certificates_are_read_again_on_reconnect() {
+    // cnats test_SSLVerifyDynamic: LoadCertificatesChainDynamic reads the files at every
+    // handshake, so the certificate in the files at reconnect time is the one presented
+    // (no TLS session is resumed): a certificate the server does not trust stops the
+    // reconnect, the good one restored lets it through.
+    let pki = pki();
+    let mut srv = tls_server(&pki, ServerTls { verify: true, ..Default::default() });
+    let dyn_cert = pki.dir.join("dyn-cert.pem");
+    let dyn_key = pki.dir.join("dyn-key.pem");
+    std::fs::copy(&pki.client_cert, &dyn_cert).unwrap();
+    std::fs::copy(&pki.client_key, &dyn_key).unwrap();
+    let mut t = with_ca(&pki);
+    t.load_cert_chain_dynamic(dyn_cert.to_str().unwrap(), dyn_key.to_str().unwrap());
+    let (rec_tx, rec_rx) = mpsc::channel();
+    let mut o = opts(srv.url(), Some(t), true);
+    o.allow_reconnect = true;
+    o.max_reconnect = -1;
+    o.reconnect_wait_ms = 50;
+    o.reconnect_jitter_ms = 0;
+    o.reconnect_jitter_tls_ms = 0;
+    o.reconnected_cb = Some(Arc::new(move |_c: &Arc<Conn>| {
+        let _ = rec_tx.send(());
+    }));
+    let nc = connect(o);
+    nc.flush_timeout(5_000).unwrap();
+
+    std::fs::copy(&pki.rogue_cert, &dyn_cert).unwrap();
+    std::fs::copy(&pki.rogue_key, &dyn_key).unwrap();
+    srv.restart();
+    assert!(rec_rx.recv_timeout(Duration::from_millis(1_500)).is_err(), "reconnected with an untrusted certificate");
+    assert_eq!(nc.status(), ConnStatus::Reconnecting);
+
+    std::fs::copy(&pki.client_cert, &dyn_cert).unwrap();
+    std::fs::copy(&pki.client_key, &dyn_key).unwrap();
+    rec_rx.recv_timeout(WAIT).expect("reconnected callback");
+    nc.flush_timeout(5_000).unwrap();
 }
 
 #[test]

@@ -254,13 +254,9 @@ impl Conn {
             Ok(t) => t,
             Err(s) => return Ok(s),
         };
-        let default;
-        let tls = match &self.opts.tls {
-            Some(t) => t.as_ref(),
-            None => {
-                default = TlsOptions::new();
-                &default
-            }
+        let tls: &TlsOptions = match self.opts.tls.as_deref() {
+            Some(t) => t,
+            None => TlsOptions::defaults(),
         };
         tls.connect(tcp, &url.host).await
     }

@@ -160,6 +160,13 @@ impl TlsOptions {
         TlsOptions::default()
     }
 
+    /// The settings of a connection that asks for TLS without configuring any: the system's
+    /// trusted roots. Shared, so that its configuration is built once.
+    pub fn defaults() -> &'static TlsOptions {
+        static D: OnceLock<TlsOptions> = OnceLock::new();
+        D.get_or_init(TlsOptions::new)
+    }
+
     fn changed(&mut self) {
         self.config = OnceLock::new();
     }
@@ -355,7 +362,7 @@ impl TlsOptions {
             .dangerous()
             .with_custom_certificate_verifier(verifier);
         let mut dynamic = None;
-        let config = match &self.client_cert {
+        let mut config = match &self.client_cert {
             None => builder.with_no_client_auth(),
             Some(ClientCert::Loaded(ck)) => builder.with_client_cert_resolver(Arc::new(FixedCert(ck.clone()))),
             Some(ClientCert::Dynamic { cert, key }) => {
@@ -364,6 +371,9 @@ impl TlsOptions {
                 builder.with_client_cert_resolver(r)
             }
         };
+        // cnats never resumes TLS sessions: every (re)connect is a full handshake, which is also
+        // what makes renewed dynamic certificates (and CA changes) take effect on reconnect.
+        config.resumption = rustls::client::Resumption::disabled();
         Ok(Built { config: Arc::new(config), dynamic })
     }
 
