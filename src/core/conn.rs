@@ -26,7 +26,7 @@ use super::proto::{self, ServerInfo, ServerOp};
 use super::runtime;
 use super::server_pool::{ServerPool, ServerUrl};
 use super::status::{ConnStatus, Error, Result, Status};
-use super::sub::{self, MsgCallback, Sub};
+use super::sub::{self, MsgCallback, Sub, Wakeups};
 use super::subject;
 use super::sync::{deadline_in, Waiter};
 use super::tls::{NatsStream, StreamReader, StreamWriter, TlsOptions};
@@ -481,11 +481,15 @@ impl Conn {
 
     async fn read_loop(&self, mut rd: StreamReader, mut rbuf: BytesMut) -> SessionEnd {
         let chunk = (self.opts.io_buf_size.max(4096) as usize).max(32 * 1024);
+        // Remembers how far an incomplete line was scanned, so a long INFO arriving in
+        // pieces is not rescanned from its start on every read.
+        let mut parser = proto::Parser::new();
+        let mut wake = Wakeups::default();
         loop {
             loop {
-                match proto::parse(&mut rbuf) {
+                match parser.parse(&mut rbuf) {
                     Ok(Some(op)) => {
-                        if let Err(e) = self.process_op(op) {
+                        if let Err(e) = self.process_op(op, &mut wake) {
                             return SessionEnd::Failed(e);
                         }
                     }
@@ -493,6 +497,8 @@ impl Conn {
                     Err(e) => return SessionEnd::Failed(proto_err(e)),
                 }
             }
+            // Everything parsed from this read is queued: wake each consumer once.
+            wake.flush();
             if rbuf.capacity() - rbuf.len() < chunk / 2 {
                 rbuf.reserve(chunk);
             }
@@ -576,14 +582,14 @@ impl Conn {
         }
     }
 
-    fn process_op(&self, op: ServerOp) -> Result<()> {
+    fn process_op(&self, op: ServerOp, wake: &mut Wakeups) -> Result<()> {
         match op {
             ServerOp::Msg(frame) => {
                 let sid = frame.sid;
                 let msg = Msg::from_frame(frame);
                 self.in_msgs.fetch_add(1, Ordering::Relaxed);
                 self.in_bytes.fetch_add(msg.wire_len() as u64, Ordering::Relaxed);
-                self.route(msg, sid);
+                self.route(msg, sid, wake);
                 Ok(())
             }
             ServerOp::Ping => {
@@ -658,7 +664,7 @@ impl Conn {
     }
 
     /// Hands a received message to its subscription or to the request multiplexer.
-    fn route(&self, msg: Box<Msg>, sid: u64) {
+    fn route(&self, msg: Box<Msg>, sid: u64, wake: &mut Wakeups) {
         if sid == self.resp_sid.load(Ordering::Relaxed) && sid != 0 {
             self.route_reply(msg);
             return;
@@ -666,7 +672,7 @@ impl Conn {
         let sub = self.subs.lock().get(&sid).cloned();
         if let Some(sub) = sub {
             let pad = self.opts.message_buffer_padding;
-            sub.enqueue(if pad > 0 { msg.with_padding(pad as usize) } else { msg });
+            sub.enqueue(if pad > 0 { msg.with_padding(pad as usize) } else { msg }, wake);
         }
     }
 

@@ -126,7 +126,7 @@ impl Sub {
 
     /// Queues a message received for this subscription, enforcing the pending limits.
     /// Called by the connection's reader only, so per-subscription order is kept.
-    pub(crate) fn enqueue(self: &Arc<Sub>, msg: Box<Msg>) {
+    pub(crate) fn enqueue(self: &Arc<Sub>, msg: Box<Msg>, wake: &mut Wakeups) {
         let len = msg.wire_len() as i64;
         let mut st = self.state.lock();
         if st.closed || st.drain_skip {
@@ -153,11 +153,12 @@ impl Sub {
             None => {
                 st.msgs.push_back(msg);
                 drop(st);
-                self.cond.notify_all();
+                wake.sub(self);
             }
             Some(d) => {
                 drop(st);
-                d.push(Item::Msg(self.clone(), msg));
+                d.push_quiet(Item::Msg(self.clone(), msg));
+                wake.dispatcher(d);
             }
         }
     }
@@ -479,10 +480,13 @@ impl Dispatcher {
     }
 
     fn push(&self, item: Item) {
-        let mut q = self.q.lock();
-        q.push_back(item);
-        drop(q);
+        self.push_quiet(item);
         self.cond.notify_one();
+    }
+
+    /// Queues without waking the thread: the caller wakes it later through [`Wakeups`].
+    fn push_quiet(&self, item: Item) {
+        self.q.lock().push_back(item);
     }
 
     fn start_dedicated() -> Result<Arc<Dispatcher>> {
@@ -497,24 +501,27 @@ impl Dispatcher {
     /// pool dispatcher runs for the life of the process.
     fn run(&self, dedicated: bool) {
         let mut idle_timeout: Option<(Arc<Sub>, Duration)> = None;
+        // Items are taken a batch at a time: one lock for everything queued.
+        let mut batch: VecDeque<Item> = VecDeque::new();
         loop {
-            let item = {
+            if batch.is_empty() {
                 let mut q = self.q.lock();
                 loop {
-                    if let Some(i) = q.pop_front() {
-                        break Some(i);
+                    if !q.is_empty() {
+                        std::mem::swap(&mut *q, &mut batch);
+                        break;
                     }
                     match &idle_timeout {
                         Some((_, t)) => {
                             if self.cond.wait_for(&mut q, *t).timed_out() && q.is_empty() {
-                                break None;
+                                break;
                             }
                         }
                         None => self.cond.wait(&mut q),
                     }
                 }
-            };
-            match item {
+            }
+            match batch.pop_front() {
                 None => {
                     if let Some((sub, _)) = &idle_timeout {
                         sub.deliver_timeout();
@@ -606,4 +613,54 @@ fn set_drain_complete(st: &mut SubState) {
         }
     }
     st.drain_done = true;
+}
+
+/// Wake-ups owed by the reader for the messages it queued while parsing one read: each
+/// delivery thread or sync subscription is woken once per batch, not once per message.
+#[derive(Default)]
+pub struct Wakeups {
+    subs: Vec<Arc<Sub>>,
+    dispatchers: Vec<Arc<Dispatcher>>,
+}
+
+impl Wakeups {
+    const MAX: usize = 32;
+
+    fn sub(&mut self, s: &Arc<Sub>) {
+        if self.subs.iter().rev().any(|x| Arc::ptr_eq(x, s)) {
+            return;
+        }
+        if self.subs.len() >= Self::MAX {
+            s.cond.notify_all();
+            return;
+        }
+        self.subs.push(s.clone());
+    }
+
+    fn dispatcher(&mut self, d: &Arc<Dispatcher>) {
+        if self.dispatchers.iter().rev().any(|x| Arc::ptr_eq(x, d)) {
+            return;
+        }
+        if self.dispatchers.len() >= Self::MAX {
+            d.cond.notify_one();
+            return;
+        }
+        self.dispatchers.push(d.clone());
+    }
+
+    /// Wakes everything owed.
+    pub fn flush(&mut self) {
+        for s in self.subs.drain(..) {
+            s.cond.notify_all();
+        }
+        for d in self.dispatchers.drain(..) {
+            d.cond.notify_one();
+        }
+    }
+}
+
+impl Drop for Wakeups {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
