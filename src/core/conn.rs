@@ -230,8 +230,14 @@ impl Conn {
     /// Returns the socket, the server's INFO, and whatever was read past the PONG.
     async fn connect_one(&self, url: &ServerUrl) -> Result<(NatsStream, ServerInfo, BytesMut)> {
         let timeout = Duration::from_millis(self.opts.timeout_ms.max(1) as u64);
+        let deadline = tokio::time::Instant::now() + timeout;
+        // cnats: a server that cannot be reached in time is "no server"; a timeout after the
+        // TCP connection was made (no INFO, no PONG) is NATS_TIMEOUT.
+        let stream = match tokio::time::timeout_at(deadline, tcp_connect(url, timeout, self.opts.ip_resolution_order)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(Error::with_text(Status::NoServer, format!("timeout connecting to {}", url.host_port()))),
+        };
         let fut = async {
-            let stream = tcp_connect(url, timeout, self.opts.ip_resolution_order).await?;
             let _ = stream.set_nodelay(true);
             let res = self.handshake(NatsStream::Plain(stream), url).await;
             // With TLS 1.3 a server refusing our certificate says so after the handshake:
@@ -241,7 +247,7 @@ impl Conn {
                 (r, _) => r,
             }
         };
-        match tokio::time::timeout(timeout, fut).await {
+        match tokio::time::timeout_at(deadline, fut).await {
             Ok(r) => r,
             Err(_) => Err(Error::with_text(Status::Timeout, format!("timeout connecting to {}", url.host_port()))),
         }
