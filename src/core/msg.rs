@@ -50,60 +50,44 @@ impl Msg {
 
     /// A message built by the user (or by the library for a request).
     pub fn new(subject: &[u8], reply: Option<&[u8]>, data: &[u8]) -> Box<Msg> {
+        Msg::build(subject, reply, &[], data, 1)
+    }
+
+    /// The same message in its own buffer with `pad` zero bytes after the data
+    /// (natsOptions_SetMessageBufferPadding).
+    pub fn with_padding(self: Box<Msg>, pad: usize) -> Box<Msg> {
+        let mut m = Msg::build(self.subject(), self.reply(), self.raw_headers(), self.data(), pad);
+        m.headers = self.headers.clone();
+        m.headers_modified = self.headers_modified;
+        m
+    }
+
+    /// Lays out `subject\0[reply\0]headers data` followed by `pad` (at least one) zero bytes.
+    fn build(subject: &[u8], reply: Option<&[u8]>, hdr: &[u8], data: &[u8], pad: usize) -> Box<Msg> {
+        let pad = pad.max(1);
         let rlen = reply.map_or(0, |r| r.len() + 1);
-        let mut b = BytesMut::with_capacity(subject.len() + 1 + rlen + data.len() + 1);
+        let mut b = BytesMut::with_capacity(subject.len() + 1 + rlen + hdr.len() + data.len() + pad);
         b.put_slice(subject);
         b.put_u8(0);
-        let subject_r = (0, subject.len() as u32);
         let reply_r = reply.map(|r| {
             let start = b.len() as u32;
             b.put_slice(r);
             b.put_u8(0);
             (start, start + r.len() as u32)
         });
-        let start = b.len() as u32;
+        let hs = b.len() as u32;
+        b.put_slice(hdr);
+        let ds = b.len() as u32;
         b.put_slice(data);
-        b.put_u8(0);
-        let data_r = (start, start + data.len() as u32);
+        b.put_bytes(0, pad);
         Box::new(Msg {
             buf: b.freeze(),
-            subject: subject_r,
+            subject: (0, subject.len() as u32),
             reply: reply_r,
-            hdr: (start, start),
-            data: data_r,
+            hdr: (hs, ds),
+            data: (ds, ds + data.len() as u32),
             headers: None,
             headers_modified: false,
-            ffi_cache: None,
-        })
-    }
-
-    /// The same message in its own buffer with `pad` zero bytes after the data
-    /// (natsOptions_SetMessageBufferPadding).
-    pub fn with_padding(self: Box<Msg>, pad: usize) -> Box<Msg> {
-        let (s, r, h, d) = (self.subject(), self.reply(), self.raw_headers(), self.data());
-        let mut b = BytesMut::with_capacity(s.len() + 1 + r.map_or(0, |r| r.len() + 1) + h.len() + d.len() + pad.max(1));
-        b.put_slice(s);
-        b.put_u8(0);
-        let subject = (0, s.len() as u32);
-        let reply = r.map(|r| {
-            let start = b.len() as u32;
-            b.put_slice(r);
-            b.put_u8(0);
-            (start, start + r.len() as u32)
-        });
-        let hs = b.len() as u32;
-        b.put_slice(h);
-        let ds = b.len() as u32;
-        b.put_slice(d);
-        b.put_bytes(0, pad.max(1));
-        Box::new(Msg {
-            buf: b.freeze(),
-            subject,
-            reply,
-            hdr: (hs, ds),
-            data: (ds, ds + d.len() as u32),
-            headers: self.headers.clone(),
-            headers_modified: self.headers_modified,
             ffi_cache: None,
         })
     }
