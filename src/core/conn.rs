@@ -659,6 +659,16 @@ impl Conn {
         }
         let e = server_err(text);
         if e.status == Status::ConnectionAuthFailed {
+            // cnats: an authentication error on a live connection (an expired JWT, a
+            // revoked user) reaches the error handler and counts for the "same error twice
+            // from the same server" rule; the connection then reconnects.
+            self.report_async_error(None, e.clone());
+            let mut st = self.state.lock();
+            if let Some(cur) = st.cur {
+                if let Some(s) = st.pool.servers.get_mut(cur) {
+                    s.last_auth_error = Some(e.message().to_string());
+                }
+            }
             return Err(e);
         }
         // Any other server error closes the connection, as cnats does.
