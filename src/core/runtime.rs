@@ -57,7 +57,9 @@ where
     let w = Arc::new(Waiter::new());
     let w2 = w.clone();
     RUNTIME.spawn(async move {
-        w2.set(fut.await);
+        // The future (and whatever it owns) is dropped before the caller is released.
+        let out = fut.await;
+        w2.set(out);
     });
     w.wait(None).expect("waiter without deadline always yields a value")
 }
