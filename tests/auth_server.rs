@@ -442,7 +442,8 @@ fn jwt_expiring_while_connected_reports_auth_failed() {
 /// error code "expired") is reported to the error handler, then each reconnect attempt is
 /// refused with 'Authorization Violation' (code "violation", reported too); the second
 /// violation in a row from the same server makes cnats give up and close the connection.
-/// So the handler sees NATS_CONNECTION_AUTH_FAILED three times, the first about the expiry.
+/// So the handler sees NATS_CONNECTION_AUTH_FAILED at least twice, the first about the
+/// expiry, and the connection ends closed with that status.
 #[test]
 fn jwt_expiring_while_connected_reconnects_then_closes() {
     let (_dir, _srv, nc, w) = expiring_client(true);
@@ -456,7 +457,11 @@ fn jwt_expiring_while_connected_reconnects_then_closes() {
     // so every error handler call has run by now.
     let errs: Vec<(Status, String)> = w.errs.try_iter().collect();
     assert!(errs.iter().all(|(s, _)| *s == Status::ConnectionAuthFailed), "{errs:?}");
-    assert_eq!(errs.len(), 3, "error handler calls: {errs:?}");
+    // The expiry, then at least one more refusal before the library gives up. How many
+    // depends on the server: JWT expiry has one-second granularity, so a reconnect within
+    // the expiry second can be accepted and expired again (more "expired" reports), and the
+    // refusal at CONNECT may say "expired" or "authorization violation".
+    assert!(errs.len() >= 2, "error handler calls: {errs:?}");
     assert!(errs[0].1.to_lowercase().contains("authentication expired"), "{errs:?}");
 }
 

@@ -1264,6 +1264,13 @@ impl Conn {
                 }
             }
         }
+        // Wait until the I/O task has really ended, so that it no longer holds the
+        // connection (and its options' TLS settings) once Close or Destroy returns.
+        if let Some(t) = task {
+            runtime::block_on(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+            });
+        }
         self.finalize_close(true);
     }
 
