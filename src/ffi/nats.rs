@@ -84,11 +84,18 @@ pub extern "C" fn nats_GetVersionNumber() -> u32 {
 /// and this library are incompatible, prints both versions and exits the process, as cnats.
 #[no_mangle]
 pub unsafe extern "C" fn nats_CheckCompatibilityImpl(reqVerNumber: u32, verNumber: u32, verString: *const c_char) -> bool {
+    guard_or("nats_CheckCompatibilityImpl", true, || check_compatibility(reqVerNumber, verNumber, verString))
+}
+
+fn check_compatibility(reqVerNumber: u32, verNumber: u32, verString: *const c_char) -> bool {
     if verNumber < VERSION_REQUIRED_NUMBER || reqVerNumber > VERSION_NUMBER {
         // SAFETY: the macro passes the header's NUL-terminated version string.
         let hv = unsafe { super::opt_str(verString) }.ok().flatten().unwrap_or("?");
         let v = |n: u32| format!("{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
-        println!(
+        // print! would panic on a closed stdout; the report is best effort before exiting.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
             "Incompatible versions:\nHeader : {} (requires {})\nLibrary: {} (requires {})",
             hv,
             v(reqVerNumber),
