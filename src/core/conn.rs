@@ -178,7 +178,6 @@ impl Conn {
                     return Ok(());
                 }
                 Err(e) => {
-                    tracing_debug(&format!("connect to {} failed: {e}", url.full));
                     last = e;
                 }
             }
@@ -804,7 +803,6 @@ impl Conn {
                     return Ok((stream, rbuf));
                 }
                 Err(e) => {
-                    tracing_debug(&format!("connect to {} failed: {e}", url.full));
                     if e.status == Status::ConnectionAuthFailed {
                         // cnats reports each authentication failure through the error
                         // handler; the same error twice in a row from the same server
@@ -1544,4 +1542,3 @@ fn server_err(text: &str) -> Error {
     Error::with_text(status, format!("nats: {text}"))
 }
 
-fn tracing_debug(_s: &str) {}

@@ -149,22 +149,6 @@ impl Default for Options {
     }
 }
 
-impl Options {
-    /// The servers to try, in the order given: the explicit list, then the URL, or the default.
-    pub fn server_urls(&self) -> Vec<String> {
-        let mut v = self.servers.clone();
-        if let Some(u) = &self.url {
-            // cnats puts the URL set with SetURL first in the pool.
-            v.retain(|s| s != u);
-            v.insert(0, u.clone());
-        }
-        if v.is_empty() {
-            v.push(DEFAULT_URL.to_string());
-        }
-        v
-    }
-}
-
 /// True when the URL asks for TLS through its scheme.
 pub fn has_tls_scheme(url: &str) -> bool {
     url.trim().get(..6).is_some_and(|p| p.eq_ignore_ascii_case("tls://"))

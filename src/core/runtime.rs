@@ -2,7 +2,6 @@
 
 use std::cell::Cell;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,7 +27,6 @@ thread_local! {
 /// Live library-owned std threads (delivery, events, drains), so that `nats_CloseAndWait`
 /// can wait for them.
 static THREADS: Lazy<(Mutex<usize>, Condvar)> = Lazy::new(|| (Mutex::new(0), Condvar::new()));
-static SPAWNED: AtomicUsize = AtomicUsize::new(0);
 
 /// Called at the start of every library std thread (nats_OpenWithConfig's
 /// ThreadStartedHandler).
@@ -70,7 +68,6 @@ pub fn spawn_thread<F: FnOnce() + Send + 'static>(name: &str, f: F) -> std::io::
         let mut n = THREADS.0.lock();
         *n += 1;
     }
-    SPAWNED.fetch_add(1, Ordering::Relaxed);
     let hook = THREAD_STARTED.lock().clone();
     let r = std::thread::Builder::new().name(name.to_string()).spawn(move || {
         LIB_THREAD.with(|c| c.set(true));

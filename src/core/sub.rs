@@ -419,7 +419,6 @@ impl Sub {
         st.in_callback = true;
         drop(st);
         if let Some(h) = &self.handler {
-            let h = h.clone();
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&self.conn, self, Some(msg))));
         }
         let mut st = self.state.lock();
@@ -439,7 +438,6 @@ impl Sub {
             return;
         }
         if let Some(h) = &self.handler {
-            let h = h.clone();
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&self.conn, self, None)));
         }
     }
