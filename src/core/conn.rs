@@ -34,9 +34,9 @@ use super::tls::{NatsStream, StreamReader, StreamWriter, TlsOptions};
 /// Above this many buffered bytes a publisher waits for the writer (while connected). The
 /// writer swaps the whole buffer out, so publishers fill one buffer while the other is
 /// written: memory stays near twice this, and both buffers keep their capacity.
-const OUT_HIGH_WATER: usize = 2 * 1024 * 1024;
+const OUT_HIGH_WATER: usize = 512 * 1024;
 /// A write buffer grown past this (a huge message) is released after use.
-const OUT_SHRINK_ABOVE: usize = 16 * 1024 * 1024;
+const OUT_SHRINK_ABOVE: usize = 4 * 1024 * 1024;
 /// How long Close waits for the writer to push out what is buffered.
 const CLOSE_FLUSH_WAIT: Duration = Duration::from_secs(2);
 
@@ -90,6 +90,15 @@ struct RespMux {
     prefix: Option<String>,
     next: u64,
     waiters: HashMap<String, ReplyWaiter>,
+}
+
+/// What the reader accumulates while parsing one read, published by [`Conn::settle`].
+#[derive(Default)]
+struct ReadBatch {
+    wake: Wakeups,
+    msgs: u64,
+    bytes: u64,
+    last_sub: Option<Arc<Sub>>,
 }
 
 pub struct Stats {
@@ -489,21 +498,26 @@ impl Conn {
         // Remembers how far an incomplete line was scanned, so a long INFO arriving in
         // pieces is not rescanned from its start on every read.
         let mut parser = proto::Parser::new();
-        let mut wake = Wakeups::default();
+        let mut batch = ReadBatch::default();
         loop {
             loop {
                 match parser.parse(&mut rbuf) {
                     Ok(Some(op)) => {
-                        if let Err(e) = self.process_op(op, &mut wake) {
+                        if let Err(e) = self.process_op(op, &mut batch) {
+                            self.settle(&mut batch);
                             return SessionEnd::Failed(e);
                         }
                     }
                     Ok(None) => break,
-                    Err(e) => return SessionEnd::Failed(proto_err(e)),
+                    Err(e) => {
+                        self.settle(&mut batch);
+                        return SessionEnd::Failed(proto_err(e));
+                    }
                 }
             }
-            // Everything parsed from this read is queued: wake each consumer once.
-            wake.flush();
+            // Everything parsed from this read is queued: hand it over and wake each
+            // consumer once.
+            self.settle(&mut batch);
             if rbuf.capacity() - rbuf.len() < chunk / 2 {
                 rbuf.reserve(chunk);
             }
@@ -587,16 +601,31 @@ impl Conn {
         }
     }
 
-    fn process_op(&self, op: ServerOp, wake: &mut Wakeups) -> Result<()> {
+    /// Publishes what the reader has batched: statistics, queued messages and wake-ups.
+    fn settle(&self, b: &mut ReadBatch) {
+        if b.msgs > 0 {
+            self.in_msgs.fetch_add(b.msgs, Ordering::Relaxed);
+            self.in_bytes.fetch_add(b.bytes, Ordering::Relaxed);
+            b.msgs = 0;
+            b.bytes = 0;
+        }
+        b.wake.flush();
+    }
+
+    fn process_op(&self, op: ServerOp, b: &mut ReadBatch) -> Result<()> {
+        if let ServerOp::Msg(frame) = op {
+            let sid = frame.sid;
+            let msg = Msg::from_frame(frame);
+            b.msgs += 1;
+            b.bytes += msg.wire_len() as u64;
+            self.route(msg, sid, b);
+            return Ok(());
+        }
+        // Anything else (a PONG that releases a flush, an error that ends the session)
+        // comes after the messages before it are visible.
+        self.settle(b);
         match op {
-            ServerOp::Msg(frame) => {
-                let sid = frame.sid;
-                let msg = Msg::from_frame(frame);
-                self.in_msgs.fetch_add(1, Ordering::Relaxed);
-                self.in_bytes.fetch_add(msg.wire_len() as u64, Ordering::Relaxed);
-                self.route(msg, sid, wake);
-                Ok(())
-            }
+            ServerOp::Msg(_) => Ok(()),
             ServerOp::Ping => {
                 let mut st = self.state.lock();
                 st.out.extend_from_slice(proto::PONG);
@@ -679,16 +708,22 @@ impl Conn {
     }
 
     /// Hands a received message to its subscription or to the request multiplexer.
-    fn route(&self, msg: Box<Msg>, sid: u64, wake: &mut Wakeups) {
+    fn route(&self, msg: Box<Msg>, sid: u64, b: &mut ReadBatch) {
         if sid == self.resp_sid.load(Ordering::Relaxed) && sid != 0 {
             self.route_reply(msg);
             return;
         }
-        let sub = self.subs.lock().get(&sid).cloned();
-        if let Some(sub) = sub {
-            let pad = self.opts.message_buffer_padding;
-            sub.enqueue(if pad > 0 { msg.with_padding(pad as usize) } else { msg }, wake);
-        }
+        // Subscription ids are never reused, and a subscription removed from the map is
+        // closed (it drops what it is given), so the last one looked up can be reused.
+        let sub = match &b.last_sub {
+            Some(s) if s.sid == sid => s,
+            _ => {
+                let Some(s) = self.subs.lock().get(&sid).cloned() else { return };
+                b.last_sub.insert(s)
+            }
+        };
+        let pad = self.opts.message_buffer_padding;
+        sub.enqueue(if pad > 0 { msg.with_padding(pad as usize) } else { msg }, &mut b.wake);
     }
 
     fn route_reply(&self, mut msg: Box<Msg>) {

@@ -16,7 +16,9 @@ pub struct Msg {
     hdr: Range,
     data: Range,
     /// Headers once parsed or set by the user; when `None` the raw block in `buf` is current.
-    headers: Option<Headers>,
+    /// Boxed: most messages never have their headers parsed, and a small `Msg` keeps
+    /// queued messages cheap.
+    headers: Option<Box<Headers>>,
     /// True once `headers` differs from the raw block (set by the user).
     headers_modified: bool,
     /// Opaque per-message state owned by the FFI layer (C views of the headers).
@@ -134,9 +136,9 @@ impl Msg {
     /// The headers, parsed on first use. A malformed block reads as no headers.
     pub fn headers(&mut self) -> Option<&Headers> {
         if self.headers.is_none() && self.hdr.1 > self.hdr.0 {
-            self.headers = Headers::parse(self.raw_headers()).ok();
+            self.headers = Headers::parse(self.raw_headers()).ok().map(Box::new);
         }
-        self.headers.as_ref()
+        self.headers.as_deref()
     }
 
     /// Mutable headers, created empty when the message has none.
@@ -144,7 +146,7 @@ impl Msg {
         self.headers();
         self.headers_modified = true;
         self.ffi_cache = None;
-        self.headers.get_or_insert_with(Headers::new)
+        self.headers.get_or_insert_with(|| Box::new(Headers::new()))
     }
 
     /// Encoded header block to publish with, if any.

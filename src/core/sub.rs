@@ -157,8 +157,7 @@ impl Sub {
             }
             Some(d) => {
                 drop(st);
-                d.push_quiet(Item::Msg(self.clone(), msg));
-                wake.dispatcher(d);
+                wake.dispatch(d, Item::Msg(self.clone(), msg));
             }
         }
     }
@@ -468,23 +467,56 @@ enum Item {
 
 /// A queue drained by one library thread.
 pub struct Dispatcher {
-    q: Mutex<VecDeque<Item>>,
+    q: Mutex<DispatchQueue>,
     cond: Condvar,
+}
+
+struct DispatchQueue {
+    items: VecDeque<Item>,
+    /// The thread has ended (a dedicated dispatcher after its close marker): later items
+    /// are dropped instead of queued, so none keeps its subscription alive.
+    stopped: bool,
 }
 
 impl Dispatcher {
     fn new() -> Arc<Dispatcher> {
-        Arc::new(Dispatcher { q: Mutex::new(VecDeque::new()), cond: Condvar::new() })
+        Arc::new(Dispatcher {
+            q: Mutex::new(DispatchQueue { items: VecDeque::new(), stopped: false }),
+            cond: Condvar::new(),
+        })
     }
 
     fn push(&self, item: Item) {
-        self.push_quiet(item);
+        let mut q = self.q.lock();
+        if q.stopped {
+            return;
+        }
+        q.items.push_back(item);
+        drop(q);
         self.cond.notify_one();
     }
 
-    /// Queues without waking the thread: the caller wakes it later through [`Wakeups`].
-    fn push_quiet(&self, item: Item) {
-        self.q.lock().push_back(item);
+    /// Queues a batch under one lock and wakes the thread.
+    fn push_all(&self, items: &mut Vec<Item>) {
+        let mut q = self.q.lock();
+        if q.stopped {
+            drop(q);
+            items.clear();
+            return;
+        }
+        q.items.extend(items.drain(..));
+        drop(q);
+        self.cond.notify_one();
+    }
+
+    /// Marks the thread as ended and releases whatever is still queued.
+    fn stop(&self) {
+        let rest = {
+            let mut q = self.q.lock();
+            q.stopped = true;
+            std::mem::take(&mut q.items)
+        };
+        drop(rest);
     }
 
     fn start_dedicated() -> Result<Arc<Dispatcher>> {
@@ -505,13 +537,13 @@ impl Dispatcher {
             if batch.is_empty() {
                 let mut q = self.q.lock();
                 loop {
-                    if !q.is_empty() {
-                        std::mem::swap(&mut *q, &mut batch);
+                    if !q.items.is_empty() {
+                        std::mem::swap(&mut q.items, &mut batch);
                         break;
                     }
                     match &idle_timeout {
                         Some((_, t)) => {
-                            if self.cond.wait_for(&mut q, *t).timed_out() && q.is_empty() {
+                            if self.cond.wait_for(&mut q, *t).timed_out() && q.items.is_empty() {
                                 break;
                             }
                         }
@@ -534,10 +566,14 @@ impl Dispatcher {
                 Some(Item::Close(sub)) => {
                     sub.complete();
                     if dedicated {
+                        self.stop();
                         return;
                     }
                 }
-                Some(Item::Stop) => return,
+                Some(Item::Stop) => {
+                    self.stop();
+                    return;
+                }
             }
         }
     }
@@ -613,12 +649,15 @@ fn set_drain_complete(st: &mut SubState) {
     st.drain_done = true;
 }
 
-/// Wake-ups owed by the reader for the messages it queued while parsing one read: each
-/// delivery thread or sync subscription is woken once per batch, not once per message.
+/// Work owed by the reader for the messages it parsed from one read: messages for each
+/// delivery thread are handed over under one lock, and each delivery thread or sync
+/// subscription is woken once per batch, not once per message.
 #[derive(Default)]
 pub struct Wakeups {
     subs: Vec<Arc<Sub>>,
-    dispatchers: Vec<Arc<Dispatcher>>,
+    dispatchers: Vec<(Arc<Dispatcher>, Vec<Item>)>,
+    /// Batches not in use, kept for their capacity.
+    spare: Vec<Vec<Item>>,
 }
 
 impl Wakeups {
@@ -635,24 +674,28 @@ impl Wakeups {
         self.subs.push(s.clone());
     }
 
-    fn dispatcher(&mut self, d: &Arc<Dispatcher>) {
-        if self.dispatchers.iter().rev().any(|x| Arc::ptr_eq(x, d)) {
+    fn dispatch(&mut self, d: &Arc<Dispatcher>, item: Item) {
+        if let Some((_, items)) = self.dispatchers.iter_mut().rev().find(|(x, _)| Arc::ptr_eq(x, d)) {
+            items.push(item);
             return;
         }
         if self.dispatchers.len() >= Self::MAX {
-            d.cond.notify_one();
+            d.push(item);
             return;
         }
-        self.dispatchers.push(d.clone());
+        let mut items = self.spare.pop().unwrap_or_default();
+        items.push(item);
+        self.dispatchers.push((d.clone(), items));
     }
 
-    /// Wakes everything owed.
+    /// Hands over and wakes everything owed.
     pub fn flush(&mut self) {
         for s in self.subs.drain(..) {
             s.cond.notify_all();
         }
-        for d in self.dispatchers.drain(..) {
-            d.cond.notify_one();
+        for (d, mut items) in self.dispatchers.drain(..) {
+            d.push_all(&mut items);
+            self.spare.push(items);
         }
     }
 }

@@ -222,30 +222,10 @@ fn identify(buf: &[u8]) -> Result<Option<Op>, ProtoError> {
     }
 }
 
-/// Position of the first `needle` in `hay`, scanning a word at a time.
+/// Position of the first `needle` in `hay` (SIMD search).
+#[inline]
 fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pattern = LO.wrapping_mul(u64::from(needle));
-    let mut chunks = hay.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(w) ^ pattern;
-        if x.wrapping_sub(LO) & !x & HI != 0 {
-            // Some byte is equal: find which one.
-            if let Some(p) = chunk.iter().position(|&b| b == needle) {
-                return Some(offset + p);
-            }
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == needle)
-        .map(|p| offset + p)
+    memchr::memchr(needle, hay)
 }
 
 /// Strict decimal parser: digits only, no sign, no overflow.
@@ -274,6 +254,20 @@ enum Step {
 fn parse_at(buf: &mut BytesMut, scan_from: usize) -> Result<Step, ProtoError> {
     if buf.is_empty() {
         return Ok(Step::NeedMore { scanned: 0 });
+    }
+    // Fast path for what servers send most: "MSG " in upper case.
+    if buf.len() > 4 && &buf[..4] == b"MSG " {
+        let window_end = buf.len().min(MAX_CONTROL_LINE);
+        let from = scan_from.clamp(4, window_end.max(4));
+        return match find_byte(&buf[from..window_end], b'\n') {
+            Some(p) => {
+                let nl = from + p;
+                let line_end = if buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+                parse_msg(buf, false, 3, line_end, nl + 1)
+            }
+            None if buf.len() >= MAX_CONTROL_LINE => Err(ProtoError::ControlLineTooLong { limit: MAX_CONTROL_LINE }),
+            None => Ok(Step::NeedMore { scanned: window_end }),
+        };
     }
     // Fail fast on garbage instead of waiting for a line end.
     let head = &buf[..buf.len().min(5)];
