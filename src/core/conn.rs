@@ -13,7 +13,9 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::cell::Cell;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -41,6 +43,18 @@ const OUT_SHRINK_ABOVE: usize = 4 * 1024 * 1024;
 const CLOSE_FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 type PongWaiter = Arc<Waiter<Result<()>>>;
+
+thread_local! {
+    /// Set by a delivery thread while it runs a callback for the last message it has queued:
+    /// the callback's first publish may then be written from that thread (see
+    /// [`Conn::write_direct`]), so a reply does not wait for the writer task to wake up.
+    static DIRECT_BUDGET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Grants or withdraws the calling delivery thread's direct write (see [`DIRECT_BUDGET`]).
+pub(crate) fn set_direct_budget(on: bool) {
+    DIRECT_BUDGET.with(|c| c.set(on));
+}
 type ReplyWaiter = Arc<Waiter<Result<Box<Msg>>>>;
 
 pub struct Conn {
@@ -83,6 +97,14 @@ struct State {
     io_running: bool,
     local_addr: Option<SocketAddr>,
     io_task: Option<tokio::task::JoinHandle<()>>,
+    /// The current session's plain socket, for direct writes.
+    direct_wr: Option<Arc<OwnedWriteHalf>>,
+    /// A thread is writing to the socket directly; the writer task must not write.
+    direct_active: bool,
+    /// The buffer swapped in for `out` during a direct write, kept for its capacity.
+    direct_spare: BytesMut,
+    /// Counts sessions, so a direct write can tell that a reconnect happened meanwhile.
+    session_id: u64,
 }
 
 #[derive(Default)]
@@ -143,6 +165,10 @@ impl Conn {
                 io_running: false,
                 local_addr: None,
                 io_task: None,
+                direct_wr: None,
+                direct_active: false,
+                direct_spare: BytesMut::new(),
+                session_id: 0,
             }),
             state_cond: Condvar::new(),
             write_notify: Notify::new(),
@@ -483,6 +509,17 @@ impl Conn {
 
     async fn session(&self, stream: NatsStream, rbuf: BytesMut) -> SessionEnd {
         let (rd, wr) = stream.into_split();
+        {
+            let mut st = self.state.lock();
+            st.direct_wr = wr.direct();
+            st.session_id += 1;
+        }
+        let end = self.session_io(rd, wr, rbuf).await;
+        self.state.lock().direct_wr = None;
+        end
+    }
+
+    async fn session_io(&self, rd: StreamReader, wr: StreamWriter, rbuf: BytesMut) -> SessionEnd {
         tokio::select! {
             r = self.read_loop(rd, rbuf) => r,
             w = self.write_loop(wr) => w,
@@ -535,7 +572,10 @@ impl Conn {
             // 0: data taken, 1: wait for work, 2: closing and everything written.
             let next = {
                 let mut st = self.state.lock();
-                if !st.out.is_empty() {
+                if st.direct_active {
+                    // A thread is writing directly; it wakes us when it is done.
+                    1
+                } else if !st.out.is_empty() {
                     std::mem::swap(&mut st.out, &mut spare);
                     st.pings_in_out = 0;
                     st.write_scheduled = true;
@@ -548,6 +588,7 @@ impl Conn {
                 }
             };
             if next == 2 {
+                self.state.lock().direct_wr = None;
                 let _ = wr.shutdown().await;
                 return SessionEnd::Closed;
             }
@@ -903,6 +944,17 @@ impl Conn {
 
     /// Publishes a message (cnats' natsConnection_Publish family).
     pub fn publish(&self, subj: &[u8], reply: Option<&[u8]>, hdrs: Option<&[u8]>, data: &[u8]) -> Result<()> {
+        self.publish_inner(subj, reply, hdrs, data, false)
+    }
+
+    fn publish_inner(
+        &self,
+        subj: &[u8],
+        reply: Option<&[u8]>,
+        hdrs: Option<&[u8]>,
+        data: &[u8],
+        direct: bool,
+    ) -> Result<()> {
         if !subject::valid_publish_subject(subj) {
             return Err(Error::new(Status::InvalidSubject));
         }
@@ -941,12 +993,80 @@ impl Conn {
         proto::encode_pub(&mut st.out, subj, reply, hdrs.filter(|h| !h.is_empty()), data);
         st.out_msgs += 1;
         st.out_bytes += total as u64;
-        let wake = self.schedule_write(&mut st);
-        drop(st);
-        if wake {
+        if !self.schedule_write(&mut st) {
+            return Ok(());
+        }
+        // A delivery thread's first publish from a callback (a reply, typically) may write.
+        if direct || DIRECT_BUDGET.with(|c| c.replace(false)) {
+            self.write_direct(st);
+        } else {
+            drop(st);
             self.write_notify.notify_one();
         }
         Ok(())
+    }
+
+    /// Writes what is buffered from the calling thread, without waking the writer task, when
+    /// the caller is about to wait for an answer (a request, a flush) or is a delivery thread
+    /// replying. The caller has just taken the writer's role (`schedule_write` said so). Only
+    /// what the socket takes without blocking is written; the writer task gets the rest.
+    fn write_direct(&self, mut st: MutexGuard<'_, State>) {
+        let wr = match &st.direct_wr {
+            Some(w) if st.status == ConnStatus::Connected => w.clone(),
+            _ => {
+                drop(st);
+                self.write_notify.notify_one();
+                return;
+            }
+        };
+        st.direct_active = true;
+        st.pings_in_out = 0;
+        let spare = std::mem::take(&mut st.direct_spare);
+        let mut data = std::mem::replace(&mut st.out, spare);
+        let session = st.session_id;
+        drop(st);
+        self.state_cond.notify_all();
+        let mut written = 0;
+        while written < data.len() {
+            match wr.try_write(&data[written..]) {
+                Ok(n) if n > 0 => written += n,
+                // Would block, failed or wrote nothing: the writer task takes over (and
+                // reports a failure).
+                _ => break,
+            }
+        }
+        drop(wr);
+        let mut st = self.state.lock();
+        st.direct_active = false;
+        if written < data.len() {
+            // The rest goes in front of what was buffered meanwhile.
+            let _ = data.split_to(written);
+            data.extend_from_slice(&st.out);
+            let mut queued = std::mem::replace(&mut st.out, data);
+            queued.clear();
+            st.direct_spare = queued;
+        } else {
+            data.clear();
+            if data.capacity() <= OUT_HIGH_WATER {
+                st.direct_spare = data;
+            }
+        }
+        let notify = if st.session_id == session && st.status == ConnStatus::Connected {
+            // Still this session's writer: hand over what is left, or let the task see a close.
+            if st.out.is_empty() && !st.closing {
+                st.write_scheduled = false;
+                false
+            } else {
+                true
+            }
+        } else {
+            // A reconnect reset the writer's role meanwhile: queue the rest the usual way.
+            !st.out.is_empty() && self.schedule_write(&mut st)
+        };
+        drop(st);
+        if notify {
+            self.write_notify.notify_one();
+        }
     }
 
     /// Publishes a message object, with its headers.
@@ -969,10 +1089,9 @@ impl Conn {
             st.pongs.push_back(Some(w.clone()));
             st.out.extend_from_slice(proto::PING);
             st.pings_in_out += 1;
-            let wake = self.schedule_write(&mut st);
-            drop(st);
-            if wake {
-                self.write_notify.notify_one();
+            if self.schedule_write(&mut st) {
+                // The caller waits for the PONG anyway: write from here.
+                self.write_direct(st);
             }
         }
         match w.wait(Some(deadline_in(timeout_ms))) {
@@ -1125,7 +1244,7 @@ impl Conn {
             return self.old_request(subj, hdrs, data, timeout_ms);
         }
         let (reply, token, w) = self.register_reply()?;
-        if let Err(e) = self.publish(subj, Some(reply.as_bytes()), hdrs, data) {
+        if let Err(e) = self.publish_inner(subj, Some(reply.as_bytes()), hdrs, data, true) {
             self.resp.lock().waiters.remove(&token);
             return Err(e);
         }

@@ -557,7 +557,13 @@ impl Dispatcher {
                         sub.deliver_timeout();
                     }
                 }
-                Some(Item::Msg(sub, msg)) => sub.deliver(msg),
+                Some(Item::Msg(sub, msg)) => {
+                    // Nothing else queued here: a reply from this callback may be written
+                    // at once by this thread.
+                    super::conn::set_direct_budget(batch.is_empty());
+                    sub.deliver(msg);
+                    super::conn::set_direct_budget(false);
+                }
                 Some(Item::Arm(sub)) => {
                     if dedicated && sub.timeout_ms > 0 {
                         idle_timeout = Some((sub.clone(), Duration::from_millis(sub.timeout_ms as u64)));

@@ -800,10 +800,51 @@ pub(crate) enum StreamReader {
     Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
 }
 
-/// The write half of a [`NatsStream`].
+/// The write half of a [`NatsStream`]. A plain socket's half is shared: threads that are
+/// about to block on a reply write to it directly when the writer task is idle.
 pub(crate) enum StreamWriter {
-    Plain(OwnedWriteHalf),
+    Plain(Arc<OwnedWriteHalf>),
     Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>),
+}
+
+impl StreamWriter {
+    /// The shared plain socket half, for direct writes (none for TLS).
+    pub(crate) fn direct(&self) -> Option<Arc<OwnedWriteHalf>> {
+        match self {
+            StreamWriter::Plain(w) => Some(w.clone()),
+            StreamWriter::Tls(_) => None,
+        }
+    }
+
+    pub(crate) async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        match self {
+            StreamWriter::Plain(w) => {
+                while !buf.is_empty() {
+                    match w.try_write(buf) {
+                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => buf = &buf[n..],
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => w.writable().await?,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            StreamWriter::Tls(w) => tokio::io::AsyncWriteExt::write_all(w, buf).await,
+        }
+    }
+
+    /// Ends the write side (FIN / TLS close_notify). The caller has dropped every other
+    /// reference to a plain half.
+    pub(crate) async fn shutdown(self) -> io::Result<()> {
+        match self {
+            StreamWriter::Plain(w) => match Arc::try_unwrap(w) {
+                Ok(mut w) => tokio::io::AsyncWriteExt::shutdown(&mut w).await,
+                // Dropping the last reference shuts the write side down too.
+                Err(_) => Ok(()),
+            },
+            StreamWriter::Tls(mut w) => tokio::io::AsyncWriteExt::shutdown(&mut w).await,
+        }
+    }
 }
 
 impl NatsStream {
@@ -823,7 +864,7 @@ impl NatsStream {
         match self {
             NatsStream::Plain(s) => {
                 let (r, w) = s.into_split();
-                (StreamReader::Plain(r), StreamWriter::Plain(w))
+                (StreamReader::Plain(r), StreamWriter::Plain(Arc::new(w)))
             }
             NatsStream::Tls(s) => {
                 let (r, w) = tokio::io::split(*s);
@@ -880,26 +921,6 @@ impl AsyncRead for StreamReader {
     }
 }
 
-impl AsyncWrite for StreamWriter {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            StreamWriter::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            StreamWriter::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            StreamWriter::Plain(s) => Pin::new(s).poll_flush(cx),
-            StreamWriter::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            StreamWriter::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            StreamWriter::Tls(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -37,8 +37,15 @@ pub fn dec_len(mut n: u64) -> usize {
 
 /// Append `n` in decimal.
 #[inline]
-fn put_dec(out: &mut BytesMut, mut n: u64) {
+fn put_dec(out: &mut BytesMut, n: u64) {
     let mut tmp = [0u8; 20];
+    let i = fmt_dec(&mut tmp, n);
+    out.extend_from_slice(&tmp[i..]);
+}
+
+/// Formats `n` at the end of `tmp`; returns where the digits start.
+#[inline]
+fn fmt_dec(tmp: &mut [u8; 20], mut n: u64) -> usize {
     let mut i = tmp.len();
     while n >= 100 {
         let d = (n % 100) as usize * 2;
@@ -54,7 +61,7 @@ fn put_dec(out: &mut BytesMut, mut n: u64) {
         i -= 1;
         tmp[i] = b'0' + n as u8;
     }
-    out.extend_from_slice(&tmp[i..]);
+    i
 }
 
 /// Exact size of the frame written by [`encode_pub`] for these lengths
@@ -98,30 +105,56 @@ pub fn encode_pub(
     let reply = reply.filter(|r| !r.is_empty());
     let headers = headers.filter(|h| !h.is_empty());
     let hdr_len = headers.map_or(0, <[u8]>::len);
-    out.reserve(pub_frame_len(
-        subject.len(),
-        reply.map_or(0, <[u8]>::len),
-        hdr_len,
-        payload.len(),
-    ));
-    out.extend_from_slice(if headers.is_some() { b"HPUB " } else { b"PUB " });
-    out.extend_from_slice(subject);
-    out.extend_from_slice(b" ");
+    let total = pub_frame_len(subject.len(), reply.map_or(0, <[u8]>::len), hdr_len, payload.len());
+    out.reserve(total);
+    // One pass into the reserved space (the hot path of every publish).
+    let mut w = FrameWriter { buf: &mut out.spare_capacity_mut()[..total], pos: 0 };
+    w.put(if headers.is_some() { b"HPUB " } else { b"PUB " });
+    w.put(subject);
+    w.put(b" ");
     if let Some(r) = reply {
-        out.extend_from_slice(r);
-        out.extend_from_slice(b" ");
+        w.put(r);
+        w.put(b" ");
     }
     if let Some(h) = headers {
-        put_dec(out, h.len() as u64);
-        out.extend_from_slice(b" ");
+        w.put_dec(h.len() as u64);
+        w.put(b" ");
     }
-    put_dec(out, (hdr_len + payload.len()) as u64);
-    out.extend_from_slice(CRLF);
+    w.put_dec((hdr_len + payload.len()) as u64);
+    w.put(CRLF);
     if let Some(h) = headers {
-        out.extend_from_slice(h);
+        w.put(h);
     }
-    out.extend_from_slice(payload);
-    out.extend_from_slice(CRLF);
+    w.put(payload);
+    w.put(CRLF);
+    // Every byte of the `total` reserved ones was written: safe to expose them.
+    assert_eq!(w.pos, total);
+    // SAFETY: the first `total` spare bytes were initialised just above.
+    unsafe { out.set_len(out.len() + total) };
+}
+
+/// Writes into uninitialised spare capacity, tracking how much is filled.
+struct FrameWriter<'a> {
+    buf: &'a mut [std::mem::MaybeUninit<u8>],
+    pos: usize,
+}
+
+impl FrameWriter<'_> {
+    #[inline]
+    fn put(&mut self, b: &[u8]) {
+        let dst = &mut self.buf[self.pos..self.pos + b.len()];
+        // SAFETY: `dst` is exactly `b.len()` writable bytes (bounds checked above), and a
+        // `&[u8]` cannot overlap the `&mut` spare capacity.
+        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), dst.as_mut_ptr().cast::<u8>(), b.len()) };
+        self.pos += b.len();
+    }
+
+    #[inline]
+    fn put_dec(&mut self, n: u64) {
+        let mut tmp = [0u8; 20];
+        let i = fmt_dec(&mut tmp, n);
+        self.put(&tmp[i..]);
+    }
 }
 
 /// Append `SUB <subject> [queue] <sid>\r\n`. An empty queue is treated as
