@@ -476,6 +476,14 @@ impl Conn {
             }
             let allow = self.opts.allow_reconnect && self.state.lock().status == ConnStatus::Connected;
             if !allow {
+                // cnats: an authentication error (an expired JWT) is recorded, then the server
+                // closes the socket and the connection ends with NATS_CONNECTION_CLOSED,
+                // keeping the server's text.
+                let err = if err.status == Status::ConnectionAuthFailed {
+                    Error::with_text(Status::ConnectionClosed, err.message().to_string())
+                } else {
+                    err
+                };
                 self.set_last_error(err.clone());
                 self.finish_io();
                 self.finalize_close(true);
@@ -723,7 +731,7 @@ impl Conn {
             return Err(Error::new(Status::StaleConnection));
         }
         if lower.contains("permissions violation") {
-            self.report_async_error(None, Error::with_text(Status::NotPermitted, format!("nats: {text}")));
+            self.report_async_error(None, Error::with_text(Status::NotPermitted, text.to_string()));
             return Ok(());
         }
         let e = server_err(text);
@@ -741,7 +749,7 @@ impl Conn {
             return Err(e);
         }
         // Any other server error closes the connection, as cnats does.
-        self.set_last_error(Error::with_text(Status::Err, format!("nats: {text}")));
+        self.set_last_error(Error::with_text(Status::Err, text.to_string()));
         let me = self.arc();
         // Close waits for this I/O task to end, so it runs on another thread.
         let _ = runtime::spawn_thread("nats-close", move || me.close());
@@ -1693,6 +1701,6 @@ fn server_err(text: &str) -> Error {
     } else {
         Status::Err
     };
-    Error::with_text(status, format!("nats: {text}"))
+    Error::with_text(status, text.to_string())
 }
 
