@@ -26,7 +26,7 @@ san=${FUZZ_SANITIZER:-none}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "cargo-fuzz not found: installing it from crates.io" >&2
-    cargo install cargo-fuzz >&2 || { echo "cannot install cargo-fuzz" >&2; exit 2; }
+    cargo install --locked cargo-fuzz >&2 || { echo "cannot install cargo-fuzz" >&2; exit 2; }
 fi
 cargo fuzz build -s "$san" >&2 || { echo "fuzz build failed" >&2; exit 2; }
 

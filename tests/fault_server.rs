@@ -541,7 +541,10 @@ fn huge_info_is_accepted_without_memory_blowup() {
         assert_eq!(nc.status(), ConnStatus::Connected);
         assert_eq!(nc.connected_server_id().as_deref(), Some("BIG"));
         assert_eq!(nc.servers(true).len(), 16, "each advertised URL learned once");
-        assert!(grown < 128 << 20, "RSS grew by {} MB for ~4 MB of INFO", grown >> 20);
+        // AddressSanitizer's shadow memory and quarantine make RSS meaningless there.
+        if std::env::var_os("NATS_TEST_SANITIZER").is_none() {
+            assert!(grown < 128 << 20, "RSS grew by {} MB for ~4 MB of INFO", grown >> 20);
+        }
         settle();
         assert_eq!(rec.events(), vec![], "no callbacks expected");
     });
