@@ -140,11 +140,6 @@ typedef natsStatus (*natsUserJWTHandler)(char **userJWT, char **customErrTxt, vo
 typedef natsStatus (*natsSignatureHandler)(char **customErrTxt, unsigned char **signature, int *signatureLength, const char *nonce, void *closure);
 
 /**
- * Called once when an asynchronous subscription is done, after its last message callback.
- */
-typedef void (*natsOnCompleteCB)(void *closure);
-
-/**
  * A socket handle, as the platform defines it.
  */
 typedef int natsSock;
@@ -153,6 +148,11 @@ typedef int natsSock;
  * Proxy connection callback.
  */
 typedef natsStatus (*natsProxyConnHandler)(natsSock *fd, char *host, int port, void *closure);
+
+/**
+ * Called once when an asynchronous subscription is done, after its last message callback.
+ */
+typedef void (*natsOnCompleteCB)(void *closure);
 
 /**
  * Event loop adapter: attach.
@@ -1022,6 +1022,13 @@ NATS_EXTERN natsStatus natsOptions_SetExpectedHostname(natsOptions *opts, const 
  * Accepts the server's certificate without verifying it (chain or name). For tests only.
  */
 NATS_EXTERN natsStatus natsOptions_SkipServerVerification(natsOptions *opts, bool skip);
+
+/**
+ * Sets a callback that makes the TCP connection (to go through a proxy, say): it gets the
+ * server's host and port, connects, and returns the socket in `*fd` with `NATS_OK`; the
+ * library then owns the socket. NULL removes it.
+ */
+NATS_EXTERN natsStatus natsOptions_SetProxyConnHandler(natsOptions *opts, natsProxyConnHandler proxyConnHandler, void *closure);
 
 /**
  * No effect: this library always delivers as soon as a message is read. Deprecated in cnats.

@@ -267,7 +267,7 @@ impl Conn {
         let deadline = tokio::time::Instant::now() + timeout;
         // cnats: a server that cannot be reached in time is "no server"; a timeout after the
         // TCP connection was made (no INFO, no PONG) is NATS_TIMEOUT.
-        let stream = match tokio::time::timeout_at(deadline, tcp_connect(url, timeout, self.opts.ip_resolution_order)).await {
+        let stream = match tokio::time::timeout_at(deadline, tcp_connect(url, self.opts.ip_resolution_order, self.opts.proxy_conn.clone())).await {
             Ok(r) => r?,
             Err(_) => return Err(Error::with_text(Status::NoServer, format!("timeout connecting to {}", url.host_port()))),
         };
@@ -1649,7 +1649,24 @@ async fn read_more(stream: &mut NatsStream, buf: &mut BytesMut) -> Result<()> {
     }
 }
 
-async fn tcp_connect(url: &ServerUrl, _timeout: Duration, order: i32) -> Result<TcpStream> {
+async fn tcp_connect(url: &ServerUrl, order: i32, proxy: Option<super::options::ProxyConnCallback>) -> Result<TcpStream> {
+    if let Some(cb) = proxy {
+        // cnats' natsOptions_SetProxyConnHandler: the user's callback connects (it may block,
+        // so it runs on a blocking thread) and hands over the socket.
+        let (host, port) = (url.host.clone(), url.port as i32);
+        let fd = tokio::task::spawn_blocking(move || cb(&host, port))
+            .await
+            .map_err(|_| Error::with_text(Status::Err, "the proxy connection handler failed"))??;
+        if fd < 0 {
+            return Err(Error::with_text(Status::NoServer, "the proxy connection handler returned no socket"));
+        }
+        // SAFETY: the handler returned NATS_OK with a socket it created: ownership passes to
+        // us (cnats closes it too), and nothing else uses the descriptor from now on.
+        let std = unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        std.set_nonblocking(true)
+            .map_err(|e| Error::with_text(Status::SysError, format!("proxy socket: {e}")))?;
+        return TcpStream::from_std(std).map_err(|e| Error::with_text(Status::SysError, format!("proxy socket: {e}")));
+    }
     let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host(url.host_port())
         .await
         .map_err(|e| Error::with_text(Status::AddressMissing, format!("cannot resolve {}: {e}", url.host)))?

@@ -13,6 +13,9 @@ pub type ConnCallback = Arc<dyn Fn(&Arc<Conn>) + Send + Sync>;
 pub type ErrCallback = Arc<dyn Fn(&Arc<Conn>, Option<&Arc<Sub>>, Status) + Send + Sync>;
 /// Produces the token sent in CONNECT, called each time the client connects.
 pub type TokenCallback = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+/// Makes the TCP connection itself (through a proxy, say) for a host and port, and returns
+/// the connected socket, whose ownership passes to the library.
+pub type ProxyConnCallback = Arc<dyn Fn(&str, i32) -> Result<std::os::fd::RawFd, super::status::Error> + Send + Sync>;
 /// Returns how long to wait (ms) before the next pass over the server pool.
 pub type ReconnectDelayCallback = Arc<dyn Fn(&Arc<Conn>, i32) -> i64 + Send + Sync>;
 
@@ -71,6 +74,7 @@ pub struct Options {
     pub password: Option<String>,
     pub token: Option<String>,
     pub token_cb: Option<TokenCallback>,
+    pub proxy_conn: Option<ProxyConnCallback>,
     pub write_deadline_ms: i64,
     pub disable_no_responders: bool,
     /// Always ends with '.'.
@@ -135,6 +139,7 @@ impl Default for Options {
             password: None,
             token: None,
             token_cb: None,
+            proxy_conn: None,
             write_deadline_ms: 0,
             disable_no_responders: false,
             inbox_prefix: DEFAULT_INBOX_PREFIX.to_string(),

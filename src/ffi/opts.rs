@@ -997,3 +997,37 @@ pub unsafe extern "C" fn natsOptions_SkipServerVerification(opts: *mut natsOptio
         Ok(())
     })
 }
+
+/// Sets a callback that makes the TCP connection (to go through a proxy, say): it gets the
+/// server's host and port, connects, and returns the socket in `*fd` with `NATS_OK`; the
+/// library then owns the socket. NULL removes it.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetProxyConnHandler(
+    opts: *mut natsOptions,
+    proxyConnHandler: natsProxyConnHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetProxyConnHandler", opts, true, |o| {
+        o.proxy_conn = proxyConnHandler.map(|f| {
+            let cb = CCallback { f, closure };
+            let handler: crate::core::options::ProxyConnCallback = Arc::new(move |host: &str, port: i32| {
+                let host = std::ffi::CString::new(host).map_err(|_| Error::new(Status::AddressMissing))?;
+                let mut host = host.into_bytes_with_nul();
+                let mut fd: natsSock = -1;
+                // SAFETY: the user's callback with the user's closure; `fd` and `host` (a
+                // NUL-terminated buffer it may modify) outlive the call.
+                let st = unsafe { (cb.func())(&mut fd, host.as_mut_ptr().cast::<c_char>(), port, cb.closure()) };
+                if st != NATS_OK {
+                    let status = Status::from_raw(st).unwrap_or(Status::Err);
+                    return Err(Error::with_text(
+                        Status::NoServer,
+                        format!("the proxy connection handler failed: {}", status.text()),
+                    ));
+                }
+                Ok(fd)
+            });
+            handler
+        });
+        Ok(())
+    })
+}
