@@ -104,10 +104,11 @@ impl UserCreds {
     }
 }
 
-/// Signs with an encoded NKey seed (nats_Sign).
+/// Signs with an encoded NKey seed (nats_Sign). Like cnats' natsKeys_Sign, a seed that does
+/// not decode (bad characters, checksum, not a seed) is NATS_ERR, not an argument error.
 pub fn sign_with_seed(seed: &str, input: &[u8]) -> Result<Vec<u8>> {
     let kp = nkeys::KeyPair::from_seed(seed.trim())
-        .map_err(|e| Error::with_text(Status::InvalidArg, format!("invalid nkey seed: {e}")))?;
+        .map_err(|e| Error::with_text(Status::Err, format!("invalid nkey seed: {e}")))?;
     kp.sign(input).map_err(|e| Error::with_text(Status::Err, format!("unable to sign: {e}")))
 }
 
@@ -188,7 +189,7 @@ mod tests {
         let sig = sign_with_seed(&seed, b"nonce").unwrap();
         assert_eq!(sig.len(), 64);
         kp.verify(b"nonce", &sig).unwrap();
-        assert_eq!(sign_with_seed("not a seed", b"x").unwrap_err().status, Status::InvalidArg);
+        assert_eq!(sign_with_seed("not a seed", b"x").unwrap_err().status, Status::Err);
     }
 
     #[test]

@@ -274,16 +274,18 @@ pub unsafe extern "C" fn natsConnection_GetDiscoveredServers(
 /// until the next error on it). Deprecated in cnats in favour of natsConnection_ReadLastError.
 #[no_mangle]
 pub unsafe extern "C" fn natsConnection_GetLastError(nc: *mut natsConnection, lastError: *mut *const c_char) -> natsStatus {
-    guard_or("natsConnection_GetLastError", Status::Err as natsStatus, || {
+    // A NULL `nc` or `lastError` is NATS_INVALID_ARG, recorded as the thread's last error
+    // (cnats records it for `nc`, and writes through a NULL `lastError`).
+    const FUNC: &str = "natsConnection_GetLastError";
+    guard_or(FUNC, Status::Err as natsStatus, || {
         // SAFETY: NULL or a live handle.
-        let Ok(c) = (unsafe { conn_ref(nc) }) else {
-            return Status::InvalidArg as natsStatus;
+        let c = match unsafe { conn_ref(nc) } {
+            Ok(c) if !lastError.is_null() => c,
+            _ => return super::error::record(FUNC, &Error::new(Status::InvalidArg)),
         };
         c.with_last_error_c(|s, text| {
-            if !lastError.is_null() {
-                // SAFETY: non-NULL out-pointer; the text lives in the connection until its next error.
-                unsafe { *lastError = text.as_ptr() };
-            }
+            // SAFETY: non-NULL out-pointer; the text lives in the connection until its next error.
+            unsafe { *lastError = text.as_ptr() };
             s as natsStatus
         })
     })
@@ -292,10 +294,14 @@ pub unsafe extern "C" fn natsConnection_GetLastError(nc: *mut natsConnection, la
 /// Copies the connection's last error text into `buf` and returns its status.
 #[no_mangle]
 pub unsafe extern "C" fn natsConnection_ReadLastError(nc: *mut natsConnection, buf: *mut c_char, n: usize) -> natsStatus {
-    guard_or("natsConnection_ReadLastError", Status::Err as natsStatus, || {
+    // A NULL `nc` is NATS_INVALID_ARG, recorded as the thread's last error (as cnats does);
+    // a NULL `buf` or a 0 size only skips the copy.
+    const FUNC: &str = "natsConnection_ReadLastError";
+    guard_or(FUNC, Status::Err as natsStatus, || {
         // SAFETY: NULL or a live handle.
-        let Ok(c) = (unsafe { conn_ref(nc) }) else {
-            return Status::InvalidArg as natsStatus;
+        let c = match unsafe { conn_ref(nc) } {
+            Ok(c) => c,
+            Err(e) => return super::error::record(FUNC, &e),
         };
         c.with_last_error_c(|s, text| {
             if !buf.is_null() && n > 0 {

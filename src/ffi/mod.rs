@@ -81,7 +81,9 @@ pub(crate) unsafe fn opt_bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
     }
 }
 
-/// Borrows `(data, len)` as a byte slice; NULL or a zero length gives an empty slice.
+/// Borrows `(data, len)` as a byte slice; a zero length (data NULL or not) gives an empty
+/// slice. A negative length, or NULL data with a positive length, is `NATS_INVALID_ARG`
+/// (cnats would read `len` bytes from NULL).
 ///
 /// # Safety
 /// When `len > 0` and `data` is not NULL, `data` points to `len` readable bytes.
@@ -89,8 +91,11 @@ pub(crate) unsafe fn data_slice<'a>(data: *const std::ffi::c_void, len: std::ffi
     if len < 0 {
         return Err(Error::with_text(Status::InvalidArg, "data length cannot be negative"));
     }
-    if data.is_null() || len == 0 {
+    if len == 0 {
         return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(Error::with_text(Status::InvalidArg, "data cannot be NULL when its length is not 0"));
     }
     // SAFETY: the caller guarantees `len` readable bytes at `data`.
     Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len as usize) })

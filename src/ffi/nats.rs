@@ -35,9 +35,12 @@ static MONO_START: Lazy<Instant> = Lazy::new(Instant::now);
 /// before anything else.
 #[no_mangle]
 pub unsafe extern "C" fn nats_OpenWithConfig(config: *mut natsClientConfig) -> natsStatus {
+    // cnats: a NULL config opens the library with the defaults, as nats_Open(-1) does.
+    if config.is_null() {
+        return nats_Open(-1);
+    }
     let was_open = OPEN.load(Ordering::SeqCst);
     guard("nats_OpenWithConfig", || {
-        check_arg!(!config.is_null());
         // SAFETY: checked non-NULL; the caller passes a valid natsClientConfig.
         let c = unsafe { &*config };
         if was_open {
