@@ -1,6 +1,11 @@
 /* natsConnection management: connect, status, getters, stats, close, reconnect. */
 #include "harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 static void
 _connCb(natsConnection *nc, void *closure)
 {
@@ -436,6 +441,139 @@ test_force_reconnect(void)
 }
 #endif
 
+#if HAVE_NATS_3_13
+typedef struct
+{
+    pthread_mutex_t mu;
+    int             calls;
+    int             port_asked;     /* port the library asked for */
+    char            host_asked[64];
+    int             real_port;      /* where the "proxy" really connects */
+    bool            fail;
+} proxy_state;
+
+/* A stand-in proxy: connects to the real server whatever the library asked for. */
+static natsStatus
+_proxyCb(natsSock *fd, char *host, int port, void *closure)
+{
+    proxy_state         *ps = (proxy_state*) closure;
+    struct sockaddr_in  sa;
+    int                 s;
+
+    pthread_mutex_lock(&ps->mu);
+    ps->calls++;
+    ps->port_asked = port;
+    snprintf(ps->host_asked, sizeof(ps->host_asked), "%s", host);
+    pthread_mutex_unlock(&ps->mu);
+    if (ps->fail)
+        return NATS_ERR;
+
+    s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0)
+        return NATS_SYS_ERROR;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t) ps->real_port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(s, (struct sockaddr*) &sa, sizeof(sa)) != 0)
+    {
+        close(s);
+        return NATS_NO_SERVER;
+    }
+    *fd = s;
+    return NATS_OK;
+}
+
+static int
+_proxyCalls(proxy_state *ps)
+{
+    int n;
+
+    pthread_mutex_lock(&ps->mu);
+    n = ps->calls;
+    pthread_mutex_unlock(&ps->mu);
+    return n;
+}
+
+static void
+test_proxy_conn_handler(void)
+{
+    h_server            srv;
+    proxy_state         ps;
+    natsOptions         *opts = NULL;
+    natsConnection      *nc   = NULL;
+    natsSubscription    *sub  = NULL;
+    natsMsg             *msg  = NULL;
+    h_waiter            reco;
+    char                url[64];
+    int                 nowhere = h_closed_port();
+
+    memset(&ps, 0, sizeof(ps));
+    pthread_mutex_init(&ps.mu, NULL);
+    h_waiter_init(&reco);
+    REQUIRE(h_server_start(&srv, NULL, NULL));
+    ps.real_port = srv.port;
+
+    CHECK_STATUS(natsOptions_SetProxyConnHandler(NULL, _proxyCb, &ps), NATS_INVALID_ARG);
+
+    /* The URL names a port nothing listens on: only the handler's socket can work. */
+    snprintf(url, sizeof(url), "nats://127.0.0.1:%d", nowhere);
+    REQUIRE_OK(natsOptions_Create(&opts));
+    CHECK_OK(natsOptions_SetURL(opts, url));
+    CHECK_OK(natsOptions_SetReconnectWait(opts, 50));
+    CHECK_OK(natsOptions_SetMaxReconnect(opts, 200));
+    CHECK_OK(natsOptions_SetReconnectedCB(opts, _connCb, &reco));
+    CHECK_OK(natsOptions_SetProxyConnHandler(opts, _proxyCb, &ps));
+    REQUIRE_OK(natsConnection_Connect(&nc, opts));
+    CHECK_INT(_proxyCalls(&ps), 1);
+    CHECK_STR(ps.host_asked, "127.0.0.1");
+    CHECK_INT(ps.port_asked, nowhere);
+
+    REQUIRE_OK(natsConnection_SubscribeSync(&sub, nc, "proxy.subj"));
+    CHECK_OK(natsConnection_PublishString(nc, "proxy.subj", "via proxy"));
+    CHECK_OK(natsSubscription_NextMsg(&msg, sub, 5000));
+    if (msg != NULL)
+        CHECK_STR(natsMsg_GetData(msg), "via proxy");
+    natsMsg_Destroy(msg);
+    msg = NULL;
+
+    /* Reconnects go through the handler too. */
+    h_server_stop(&srv);
+    CHECK(h_server_restart(&srv));
+    CHECK(h_waiter_wait(&reco, 1, 10000));
+    CHECK(_proxyCalls(&ps) >= 2);
+    CHECK_OK(natsConnection_PublishString(nc, "proxy.subj", "again"));
+    CHECK_OK(natsSubscription_NextMsg(&msg, sub, 5000));
+    if (msg != NULL)
+        CHECK_STR(natsMsg_GetData(msg), "again");
+    natsMsg_Destroy(msg);
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+    nc = NULL;
+
+    /* A handler that fails: no connection, and it was asked. */
+    ps.fail = true;
+    ps.calls = 0;
+    CHECK_OK(natsOptions_SetMaxReconnect(opts, 0));
+    CHECK(natsConnection_Connect(&nc, opts) != NATS_OK);
+    CHECK(nc == NULL);
+    CHECK(_proxyCalls(&ps) >= 1);
+
+    /* Removed: the library connects by itself again (to the real server's URL). */
+    CHECK_OK(natsOptions_SetProxyConnHandler(opts, NULL, NULL));
+    CHECK_OK(natsOptions_SetURL(opts, srv.url));
+    ps.calls = 0;
+    CHECK_OK(natsConnection_Connect(&nc, opts));
+    CHECK_INT(_proxyCalls(&ps), 0);
+    natsConnection_Destroy(nc);
+
+    natsOptions_Destroy(opts);
+    h_server_destroy(&srv);
+    h_waiter_destroy(&reco);
+    pthread_mutex_destroy(&ps.mu);
+}
+#endif
+
 int
 main(void)
 {
@@ -452,6 +590,7 @@ main(void)
     RUN_TEST(test_no_reconnect);
 #if HAVE_NATS_3_13
     RUN_TEST(test_force_reconnect);
+    RUN_TEST(test_proxy_conn_handler);
 #endif
     return h_finish();
 }

@@ -133,6 +133,15 @@ misuse_token_cb(void *closure)
     return "token";
 }
 
+#if HAVE_NATS_3_13
+static natsStatus
+misuse_proxy_cb(natsSock *fd, char *host, int port, void *closure)
+{
+    (void) fd; (void) host; (void) port; (void) closure;
+    return NATS_ERR;
+}
+#endif
+
 static int64_t
 misuse_delay_cb(natsConnection *nc, int attempts, void *closure)
 {

@@ -55,7 +55,7 @@ SINCE_3_13 = {
     "natsOptions_SetUserCredentialsFromMemory", "natsOptions_SetMessageBufferPadding",
     "natsOptions_TLSHandshakeFirst", "natsOptions_AllowConcurrentTLSHandshakes",
     "natsOptions_LoadCATrustedCertificatesPath", "natsOptions_LoadCertificatesChainDynamic",
-    "natsSubscription_GetConnection",
+    "natsSubscription_GetConnection", "natsOptions_SetProxyConnHandler",
 }
 
 # ---------------------------------------------------------------------------------------
@@ -190,6 +190,7 @@ VALID_BY_TYPE = {
     "natsConnectionHandler": ("misuse_conn_cb", ()),
     "natsErrHandler": ("misuse_err_cb", ()),
     "natsTokenHandler": ("misuse_token_cb", ()),
+    "natsProxyConnHandler": ("misuse_proxy_cb", ()),
     "natsCustomReconnectDelayHandler": ("misuse_delay_cb", ()),
     "natsUserJWTHandler": ("misuse_jwt_cb", ()),
     "natsSignatureHandler": ("misuse_sig_cb", ()),
@@ -440,6 +441,8 @@ EXCEPTIONS = {
     ("natsOptions_SetToken", "token"): (S("NATS_OK", why=C_NULL_OK_SETTER), None),
     ("natsOptions_SetTokenHandler", "tokenCb"): (S("NATS_OK", why=C_CB_REMOVE), None),
     ("natsOptions_SetTokenHandler", "closure"): (S("NATS_OK", why=C_CLOSURE), None),
+    ("natsOptions_SetProxyConnHandler", "proxyConnHandler"): (S("NATS_OK", why=C_CB_REMOVE), None),
+    ("natsOptions_SetProxyConnHandler", "closure"): (S("NATS_OK", why=C_CLOSURE), None),
     ("natsOptions_SetTimeout", "-timeout"): (INVALID_ARG, None),
     ("natsOptions_SetName", "name"): (S("NATS_OK", why=C_NULL_OK_SETTER), None),
     ("natsOptions_SetPingInterval", "-interval"): (
