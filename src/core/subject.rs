@@ -68,10 +68,15 @@ pub fn is_subject_valid(subject: &[u8], wildcards_allowed: bool) -> bool {
 /// cnats 3.13 only checks that the subject is non-empty. This also refuses
 /// whitespace (space, tab, CR, LF, VT, FF), which cnats would put on the
 /// wire unchanged, silently turning e.g. `"foo bar"` into subject `foo`
-/// with reply `bar`, or injecting protocol with CR/LF. Wildcards and empty
-/// tokens are NOT refused, like cnats (the server is the judge there).
+/// with reply `bar`, or injecting protocol with CR/LF, and empty tokens
+/// (`.foo`, `foo.`, `foo..bar`), which the server would drop. Wildcards are
+/// not refused, like cnats (the server is the judge there).
 pub fn valid_publish_subject(s: &[u8]) -> bool {
-    !s.is_empty() && !has_c_space(s)
+    !s.is_empty()
+        && !has_c_space(s)
+        && s[0] != b'.'
+        && s[s.len() - 1] != b'.'
+        && !s.windows(2).any(|w| w == b"..")
 }
 
 /// Subject accepted by a subscribe call: [`is_subject_valid`] with
@@ -158,9 +163,11 @@ mod tests {
     }
 
     #[test]
-    fn publish_is_permissive_like_cnats() {
-        assert!(!valid_publish_subject(b""));
-        for s in ["foo", "foo.*", "foo.>", "foo..bar", ".foo", "foo.", ">.foo"] {
+    fn publish_refuses_whitespace_and_empty_tokens_only() {
+        for s in ["", "foo..bar", ".foo", "foo.", ".", "foo bar", "foo\r\nPUB x 1"] {
+            assert!(!valid_publish_subject(s.as_bytes()), "{s:?}");
+        }
+        for s in ["foo", "foo.*", "foo.>", ">.foo", "a.b.c"] {
             assert!(valid_publish_subject(s.as_bytes()), "{s:?}");
         }
     }
