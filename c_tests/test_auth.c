@@ -570,6 +570,19 @@ test_nkey_seed_file(void)
     CHECK_OK(natsOptions_SetNKeyFromSeed(o, pub, seedFile));
     _connectAndExercise(o, "nkey.file");
 
+    /* natsConnection_Sign signs with that seed (cnats keeps it as the user credentials). */
+    if (CHECK_OK(natsConnection_Connect(&nc, o)))
+    {
+        const char      *msg = "sign me with the seed file";
+        unsigned char   sig[64];
+
+        memset(sig, 0, sizeof(sig));
+        if (CHECK_OK(natsConnection_Sign(nc, (const unsigned char*) msg, (int) strlen(msg), sig)))
+            CHECK_INT(_verify(pub, msg, sig, 64), 0);
+    }
+    natsConnection_Destroy(nc);
+    nc = NULL;
+
     /* A seed that does not belong to the public key. */
     CHECK_OK(natsOptions_SetNKeyFromSeed(o, pub, otherFile));
     _connectRefused(o);

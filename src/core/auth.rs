@@ -104,6 +104,12 @@ impl UserCreds {
     }
 }
 
+/// Signs with the seed file given to natsOptions_SetNKeyFromSeed.
+pub fn sign_with_seed_file(path: &str, input: &[u8]) -> Result<Vec<u8>> {
+    let seed = seed_from_file(path, 0)?;
+    sign_with_seed(&seed, input)
+}
+
 /// Signs with an encoded NKey seed (nats_Sign). Like cnats' natsKeys_Sign, a seed that does
 /// not decode (bad characters, checksum, not a seed) is NATS_ERR, not an argument error.
 pub fn sign_with_seed(seed: &str, input: &[u8]) -> Result<Vec<u8>> {

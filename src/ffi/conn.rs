@@ -427,10 +427,13 @@ pub unsafe extern "C" fn natsConnection_Sign(nc: *mut natsConnection, message: *
         let c = unsafe { conn_ref(nc) }?;
         // SAFETY: `message` has `messageLen` readable bytes when non-NULL.
         let m = unsafe { data_slice(message as *const c_void, messageLen) }?;
-        let crate::core::auth::Auth::Creds(uc) = &c.opts.auth else {
-            return Err(Error::with_text(Status::Err, "unable to sign since no user credentials have been set"));
+        use crate::core::auth::{sign_with_seed_file, Auth, NKeySigner};
+        // cnats signs with the user credentials, which natsOptions_SetNKeyFromSeed sets too.
+        let s = match &c.opts.auth {
+            Auth::Creds(uc) => uc.sign(m)?,
+            Auth::NKey { sign: NKeySigner::SeedFile(path), .. } => sign_with_seed_file(path, m)?,
+            _ => return Err(Error::with_text(Status::Err, "unable to sign since no user credentials have been set")),
         };
-        let s = uc.sign(m)?;
         check_arg!(s.len() == 64);
         // SAFETY: `sig` has room for 64 bytes, as the API declares.
         unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), sig, 64) };
