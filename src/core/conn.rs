@@ -563,8 +563,11 @@ impl Conn {
             // Everything parsed from this read is queued: hand it over and wake each
             // consumer once.
             self.settle(&mut batch);
-            if rbuf.capacity() - rbuf.len() < chunk / 2 {
-                rbuf.reserve(chunk);
+            // Room for the rest of a large incomplete message in one go (no reassembly
+            // copies), else for at least half a chunk.
+            let want = parser.frame_len_needed().saturating_sub(rbuf.len()).min(4 << 20).max(chunk / 2);
+            if rbuf.capacity() - rbuf.len() < want {
+                rbuf.reserve(want.max(chunk));
             }
             match rd.read_buf(&mut rbuf).await {
                 Ok(0) => return SessionEnd::Failed(Error::with_text(Status::ConnectionClosed, "connection closed by the server")),

@@ -248,12 +248,14 @@ enum Step {
     /// Incomplete: `scanned` is where the next line-end search may resume.
     NeedMore {
         scanned: usize,
+        /// Size of the whole frame when known (a MSG whose payload is incomplete), else 0.
+        need: usize,
     },
 }
 
 fn parse_at(buf: &mut BytesMut, scan_from: usize) -> Result<Step, ProtoError> {
     if buf.is_empty() {
-        return Ok(Step::NeedMore { scanned: 0 });
+        return Ok(Step::NeedMore { scanned: 0, need: 0 });
     }
     // Fast path for what servers send most: "MSG " in upper case.
     if buf.len() > 4 && &buf[..4] == b"MSG " {
@@ -266,7 +268,7 @@ fn parse_at(buf: &mut BytesMut, scan_from: usize) -> Result<Step, ProtoError> {
                 parse_msg(buf, false, 3, line_end, nl + 1)
             }
             None if buf.len() >= MAX_CONTROL_LINE => Err(ProtoError::ControlLineTooLong { limit: MAX_CONTROL_LINE }),
-            None => Ok(Step::NeedMore { scanned: window_end }),
+            None => Ok(Step::NeedMore { scanned: window_end, need: 0 }),
         };
     }
     // Fail fast on garbage instead of waiting for a line end.
@@ -287,6 +289,7 @@ fn parse_at(buf: &mut BytesMut, scan_from: usize) -> Result<Step, ProtoError> {
             }
             return Ok(Step::NeedMore {
                 scanned: window_end,
+                need: 0,
             });
         }
     };
@@ -423,6 +426,7 @@ fn parse_msg(
         // Resume the line-end search right at this line's end next time.
         return Ok(Step::NeedMore {
             scanned: ctrl_len - 1,
+            need: total,
         });
     }
     if &buf[total - 2..total] != b"\r\n" {
@@ -472,6 +476,7 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<ServerOp>, ProtoError> {
 #[derive(Debug, Default, Clone)]
 pub struct Parser {
     scanned: usize,
+    need: usize,
 }
 
 impl Parser {
@@ -482,6 +487,13 @@ impl Parser {
     /// Forget any progress (e.g. after the buffer was cleared).
     pub fn reset(&mut self) {
         self.scanned = 0;
+        self.need = 0;
+    }
+
+    /// After `Ok(None)`: the size of the incomplete frame at the start of the buffer when
+    /// known (so the reader can make room for all of it at once), else 0.
+    pub fn frame_len_needed(&self) -> usize {
+        self.need
     }
 
     /// Same contract as the free function [`parse`].
@@ -490,14 +502,17 @@ impl Parser {
         match parse_at(buf, from) {
             Ok(Step::Done(op)) => {
                 self.scanned = 0;
+                self.need = 0;
                 Ok(Some(op))
             }
-            Ok(Step::NeedMore { scanned }) => {
+            Ok(Step::NeedMore { scanned, need }) => {
                 self.scanned = scanned;
+                self.need = need;
                 Ok(None)
             }
             Err(e) => {
                 self.scanned = 0;
+                self.need = 0;
                 Err(e)
             }
         }
