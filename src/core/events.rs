@@ -4,10 +4,9 @@
 
 use std::collections::VecDeque;
 
-use once_cell::sync::Lazy;
 use parking_lot::{Condvar, Mutex};
 
-use super::runtime;
+use super::runtime::{self, PerProcess};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -17,27 +16,29 @@ struct Queue {
     shutdown: bool,
 }
 
-static QUEUE: Lazy<(Mutex<Queue>, Condvar)> =
-    Lazy::new(|| (Mutex::new(Queue { jobs: VecDeque::new(), running: false, shutdown: false }), Condvar::new()));
+/// Per process: the event thread of the parent does not exist in the child of a fork().
+static QUEUE: PerProcess<(Mutex<Queue>, Condvar)> =
+    PerProcess::new(|| (Mutex::new(Queue { jobs: VecDeque::new(), running: false, shutdown: false }), Condvar::new()));
 
 /// Queues a job for the event thread, starting the thread if needed.
 pub fn post(job: Job) {
-    let mut q = QUEUE.0.lock();
+    let queue = QUEUE.get();
+    let mut q = queue.0.lock();
     q.jobs.push_back(job);
     q.shutdown = false;
     if !q.running {
         q.running = true;
-        if runtime::spawn_thread("nats-events", run).is_err() {
+        if runtime::spawn_thread("nats-events", move || run(queue)).is_err() {
             q.running = false;
         }
     }
-    QUEUE.1.notify_one();
+    queue.1.notify_one();
 }
 
-fn run() {
+fn run(queue: &'static (Mutex<Queue>, Condvar)) {
     loop {
         let job = {
-            let mut q = QUEUE.0.lock();
+            let mut q = queue.0.lock();
             loop {
                 if let Some(j) = q.jobs.pop_front() {
                     break j;
@@ -46,7 +47,7 @@ fn run() {
                     q.running = false;
                     return;
                 }
-                QUEUE.1.wait(&mut q);
+                queue.1.wait(&mut q);
             }
         };
         // A panicking user callback must not take the event thread down.
@@ -56,7 +57,8 @@ fn run() {
 
 /// Asks the event thread to exit once its queue is empty (library close).
 pub fn shutdown() {
-    let mut q = QUEUE.0.lock();
+    let queue = QUEUE.get();
+    let mut q = queue.0.lock();
     q.shutdown = true;
-    QUEUE.1.notify_all();
+    queue.1.notify_all();
 }

@@ -10,8 +10,9 @@
 //! alphabet is kept identical to cnats so that generated inboxes look the
 //! same (upper-case letters and digits only).
 
-use once_cell::sync::Lazy;
 use parking_lot::Mutex;
+
+use super::runtime::{self, PerProcess};
 
 /// Length of a NUID in bytes.
 pub const NUID_LEN: usize = PRE_LEN + SEQ_LEN;
@@ -86,11 +87,23 @@ impl Nuid {
     }
 }
 
-static GLOBAL: Lazy<Mutex<Nuid>> = Lazy::new(|| Mutex::new(Nuid::new()));
+/// Per process: in the child of a fork() the parent's generator state (and the forking
+/// thread's random state) are copies, so the child would produce the very NUIDs, hence
+/// inboxes and reply subjects, the parent produces next (and two children forked from the
+/// same thread would produce the same ones). Each process seeds its generator afresh,
+/// mixing in its pid and the clock.
+static GLOBAL: PerProcess<Mutex<Nuid>> = PerProcess::new(|| {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let pid = std::process::id() as u64;
+    fastrand::seed(fastrand::u64(..) ^ t ^ pid.rotate_left(32) ^ runtime::fork_generation().rotate_left(48));
+    Mutex::new(Nuid::new())
+});
 
 /// Next NUID from the process-wide generator (thread-safe).
 pub fn next() -> [u8; NUID_LEN] {
-    GLOBAL.lock().next_nuid()
+    GLOBAL.get().lock().next_nuid()
 }
 
 /// Next NUID from the process-wide generator, as a `String`.

@@ -11,12 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use once_cell::sync::Lazy;
 use parking_lot::{Condvar, Mutex};
 
 use super::conn::Conn;
 use super::msg::Msg;
-use super::runtime;
+use super::runtime::{self, PerProcess};
 use super::status::{Error, Result, Status};
 
 /// Message handler: connection, subscription, and the message (`None` when a subscription
@@ -594,7 +593,8 @@ pub(crate) fn arm_timeout(sub: &Arc<Sub>) {
     }
 }
 
-static POOL: Lazy<Mutex<Vec<Arc<Dispatcher>>>> = Lazy::new(|| Mutex::new(Vec::new()));
+/// Per process: the pool threads of the parent do not exist in the child of a fork().
+static POOL: PerProcess<Mutex<Vec<Arc<Dispatcher>>>> = PerProcess::new(|| Mutex::new(Vec::new()));
 static POOL_MAX: AtomicUsize = AtomicUsize::new(1);
 static POOL_NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -607,7 +607,7 @@ pub fn set_pool_size(max: usize) {
 }
 
 fn pool_dispatcher() -> Result<Arc<Dispatcher>> {
-    let mut pool = POOL.lock();
+    let mut pool = POOL.get().lock();
     let max = POOL_MAX.load(Ordering::Relaxed).max(1);
     let idx = POOL_NEXT.fetch_add(1, Ordering::Relaxed) % max;
     if idx >= pool.len() {
@@ -623,7 +623,7 @@ fn pool_dispatcher() -> Result<Arc<Dispatcher>> {
 
 /// Stops the pool's threads once they have delivered what is queued (library close).
 pub fn shutdown_pool() {
-    let pool: Vec<_> = POOL.lock().drain(..).collect();
+    let pool: Vec<_> = POOL.get().lock().drain(..).collect();
     for d in pool {
         d.push(Item::Stop);
     }
