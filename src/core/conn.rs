@@ -36,7 +36,7 @@ use super::tls::{NatsStream, StreamReader, StreamWriter, TlsOptions};
 /// Above this many buffered bytes a publisher waits for the writer (while connected). The
 /// writer swaps the whole buffer out, so publishers fill one buffer while the other is
 /// written: memory stays near twice this, and both buffers keep their capacity.
-const OUT_HIGH_WATER: usize = 512 * 1024;
+const OUT_HIGH_WATER: usize = 256 * 1024;
 /// A write buffer grown past this (a huge message) is released after use.
 const OUT_SHRINK_ABOVE: usize = 4 * 1024 * 1024;
 /// How long Close waits for the writer to push out what is buffered.
