@@ -666,3 +666,75 @@ h_wait_until(bool (*pred)(void *arg), void *arg, int64_t timeoutMs)
         h_sleep_ms(1);
     }
 }
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                             */
+/* ------------------------------------------------------------------------ */
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define H_HAVE_VALGRIND_H 1
+#endif
+#endif
+
+char *
+h_read_file(const char *path)
+{
+    FILE    *f = fopen(path, "rb");
+    char    *buf;
+    long    n;
+
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = (n >= 0) ? (char*) malloc((size_t) n + 1) : NULL;
+    if ((buf != NULL) && (fread(buf, 1, (size_t) n, f) != (size_t) n))
+    {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf != NULL)
+        buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+bool
+h_under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+
+#ifdef H_HAVE_VALGRIND_H
+    if (RUNNING_ON_VALGRIND)
+        return true;
+#endif
+    if ((p != NULL) && (strstr(p, "vgpreload") != NULL))
+        return true;
+    p = getenv("NATS_TEST_UNDER_VALGRIND");
+    return (p != NULL) && (p[0] != '\0') && (p[0] != '0');
+}
+
+long
+h_proc_status(const char *field)
+{
+    FILE    *f = fopen("/proc/self/status", "r");
+    char    line[256];
+    size_t  n = strlen(field);
+    long    v = -1;
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+    {
+        if ((strncmp(line, field, n) == 0) && (line[n] == ':'))
+        {
+            v = strtol(line + n + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}

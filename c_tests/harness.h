@@ -165,4 +165,19 @@ int64_t h_now_ms(void);
 /* Sleeps for ms milliseconds (independent from the library). */
 void h_sleep_ms(int64_t ms);
 
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers shared by several programs                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Reads a whole file into a malloc'ed NUL-terminated string (NULL on error). */
+char *h_read_file(const char *path);
+
+/* True when running under valgrind (its client request, its LD_PRELOAD, or
+ * NATS_TEST_UNDER_VALGRIND set to a non-zero value). */
+bool h_under_valgrind(void);
+
+/* A numeric field of /proc/self/status ("Threads", "VmRSS" in kB...), -1 if unavailable. */
+long h_proc_status(const char *field);
+
 #endif /* NATS_C_TESTS_HARNESS_H */

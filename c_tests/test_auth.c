@@ -35,30 +35,6 @@ _path(char *out, size_t size, const char *name)
     snprintf(out, size, "%s/%s", dir, name);
 }
 
-/* Reads a whole file into a malloc'ed NUL-terminated string (NULL on error). */
-static char*
-_readFile(const char *path)
-{
-    FILE    *f = fopen(path, "rb");
-    char    *buf;
-    long    n;
-
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = (char*) malloc((size_t) n + 1);
-    if ((buf != NULL) && (fread(buf, 1, (size_t) n, f) != (size_t) n))
-    {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf != NULL)
-        buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
 
 /* Content of a fixture file, trailing white space removed (malloc'ed, NULL on error). */
 static char*
@@ -69,7 +45,7 @@ _fx(const char *name)
     size_t  n;
 
     _path(p, sizeof(p), name);
-    s = _readFile(p);
+    s = h_read_file(p);
     if (s == NULL)
     {
         fprintf(stderr, "cannot read fixture %s\n", p);

@@ -113,27 +113,7 @@ wd_thread(void *arg)
 /* Scale factor: 1 normally, larger timeouts under valgrind. */
 static int gSlow = 1;
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define HAVE_VALGRIND_H 1
-#endif
-#endif
 
-static bool
-under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
-
-#ifdef HAVE_VALGRIND_H
-    if (RUNNING_ON_VALGRIND)
-        return true;
-#endif
-    if ((p != NULL) && (strstr(p, "vgpreload") != NULL))
-        return true;
-    p = getenv("NATS_TEST_UNDER_VALGRIND");
-    return (p != NULL) && (p[0] != '\0') && (p[0] != '0');
-}
 
 /* ---------------------------------------------------------------------- */
 /* The matrix                                                              */
@@ -1341,7 +1321,7 @@ main(void)
     pthread_t wd;
 
     mainThread = pthread_self();
-    if (under_valgrind())
+    if (h_under_valgrind())
         gSlow = 4;
     if (pthread_create(&wd, NULL, wd_thread, NULL) != 0)
         return 1;

@@ -31,46 +31,10 @@
 
 static bool gValgrind = false;
 
-static bool
-under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
 
-#ifdef HAVE_VALGRIND_H
-    if (RUNNING_ON_VALGRIND)
-        return true;
-#endif
-    if ((p != NULL) && (strstr(p, "vgpreload") != NULL))
-        return true;
-    p = getenv("NATS_TEST_UNDER_VALGRIND");
-    return (p != NULL) && (p[0] != '\0') && (p[0] != '0');
-}
 
-/* A field of /proc/self/status, in its unit (kB for VmRSS), -1 if unavailable. */
-static long
-proc_status(const char *field)
-{
-    FILE    *f = fopen("/proc/self/status", "r");
-    char    line[256];
-    size_t  n = strlen(field);
-    long    v = -1;
-
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL)
-    {
-        if ((strncmp(line, field, n) == 0) && (line[n] == ':'))
-        {
-            v = strtol(line + n + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
-static long threads_now(void) { return proc_status("Threads"); }
-static long rss_kb(void)      { return proc_status("VmRSS"); }
+static long threads_now(void) { return h_proc_status("Threads"); }
+static long rss_kb(void)      { return h_proc_status("VmRSS"); }
 
 static int
 fd_count(void)
@@ -884,7 +848,7 @@ test_fork_child_usable(void)
 int
 main(void)
 {
-    gValgrind = under_valgrind();
+    gValgrind = h_under_valgrind();
     if (!h_default_server_start())
         return h_finish();
 

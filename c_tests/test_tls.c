@@ -104,30 +104,6 @@ _removeCerts(void)
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
-/* Reads a whole file into a malloc'ed NUL-terminated string. */
-static char*
-_readFile(const char *path)
-{
-    FILE    *f = fopen(path, "rb");
-    char    *buf;
-    long    n;
-
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = (char*) malloc((size_t) n + 1);
-    if ((buf != NULL) && (fread(buf, 1, (size_t) n, f) != (size_t) n))
-    {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf != NULL)
-        buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
 
 /* Starts nats-server with TLS. */
 static bool
@@ -240,8 +216,8 @@ test_setters(void)
     CHECK_OK(natsOptions_LoadCertificatesChainDynamic(o, clientCert, clientKey));
 #endif
 
-    certPem = _readFile(clientCert);
-    keyPem = _readFile(clientKey);
+    certPem = h_read_file(clientCert);
+    keyPem = h_read_file(clientKey);
     REQUIRE((certPem != NULL) && (keyPem != NULL));
     CHECK_STATUS(natsOptions_SetCertificatesChain(o, certPem, NULL), NATS_INVALID_ARG);
     CHECK_STATUS(natsOptions_SetCertificatesChain(o, "", keyPem), NATS_INVALID_ARG);
@@ -312,7 +288,7 @@ test_verified_connect(void)
     o = _opts(&srv);
     REQUIRE(o != NULL);
     {
-        char *pem = _readFile(caFile);
+        char *pem = h_read_file(caFile);
 
         REQUIRE(pem != NULL);
         CHECK_OK(natsOptions_SetSecure(o, true));
