@@ -1062,18 +1062,14 @@ impl Conn {
                 st.direct_spare = data;
             }
         }
-        let notify = if st.session_id == session && st.status == ConnStatus::Connected {
-            // Still this session's writer: hand over what is left, or let the task see a close.
-            if st.out.is_empty() && !st.closing {
-                st.write_scheduled = false;
-                false
-            } else {
-                true
-            }
-        } else {
-            // A reconnect reset the writer's role meanwhile: queue the rest the usual way.
-            !st.out.is_empty() && self.schedule_write(&mut st)
-        };
+        // Hand what is left (or a close) to the writer task. It may have been woken while we
+        // wrote and gone back to waiting without taking anything, so it is always told; a
+        // permit left for the next session's task only makes it look at the buffer.
+        let notify = !st.out.is_empty() || st.closing;
+        if !notify && st.session_id == session && st.status == ConnStatus::Connected {
+            // Still this session's writer, with nothing left: give the role back.
+            st.write_scheduled = false;
+        }
         drop(st);
         if notify {
             self.write_notify.notify_one();
