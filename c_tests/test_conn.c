@@ -275,6 +275,24 @@ test_closed_connection(void)
     strcpy(buf, "junk");
     CHECK_OK(natsConnection_GetConnectedServerId(nc, buf, sizeof(buf)));
     CHECK_STR(buf, "");
+    /* The server pool is still there. */
+    {
+        char    **servers = NULL;
+        int     count     = 0;
+
+        if (CHECK_OK(natsConnection_GetServers(nc, &servers, &count)))
+        {
+            CHECK_INT(count, 1);
+            if (count > 0)
+                CHECK_STR(servers[0], h_url());
+            for (int i = 0; i < count; i++)
+                free(servers[i]);
+            free(servers);
+        }
+        CHECK_OK(natsConnection_GetDiscoveredServers(nc, &servers, &count));
+        CHECK_INT(count, 0);
+        free(servers);
+    }
 #if HAVE_NATS_3_13
     {
         int port = 0;

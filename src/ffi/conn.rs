@@ -244,9 +244,7 @@ pub unsafe extern "C" fn natsConnection_GetServers(nc: *mut natsConnection, serv
         check_arg!(!servers.is_null() && !count.is_null());
         // SAFETY: NULL or a live handle.
         let c = unsafe { conn_ref(nc) }?;
-        if c.is_closed() {
-            return Err(Error::new(Status::ConnectionClosed));
-        }
+        // cnats answers from the server pool, which a closed connection keeps.
         string_array(&c.servers(false), servers, count)
     })
 }
@@ -263,9 +261,7 @@ pub unsafe extern "C" fn natsConnection_GetDiscoveredServers(
         check_arg!(!servers.is_null() && !count.is_null());
         // SAFETY: NULL or a live handle.
         let c = unsafe { conn_ref(nc) }?;
-        if c.is_closed() {
-            return Err(Error::new(Status::ConnectionClosed));
-        }
+        // cnats answers from the server pool, which a closed connection keeps.
         string_array(&c.servers(true), servers, count)
     })
 }
