@@ -449,7 +449,9 @@ test_retry_and_reconnect_loops(void)
     if (!gValgrind)
         CHECK(rss1 <= rss0 + RSS_MARGIN_KB);
     CHECK(thr1 <= thr0);
-    CHECK(fd1 <= fd0);
+    /* Each of the two connections may have an attempt's socket open at the moment of a
+     * count; a leak would show as hundreds. */
+    CHECK(fd1 <= fd0 + 2);
     CHECK(natsConnection_IsReconnecting(a));
     CHECK(natsConnection_IsReconnecting(b));
     CHECK_INT(retry_get(&retryA, &retryA.connected), 0);
