@@ -84,8 +84,10 @@ main(int argc, char **argv)
 {
     static h_server     srvMain, srvGone;
     natsOptions         *opts = NULL;
-    natsConnection      *nc = NULL, *ncPool = NULL, *ncDrain = NULL, *ncReco = NULL, *ncRetry = NULL;
-    natsSubscription    *sub = NULL;
+    /* Static: the program leaves them alive on purpose, and they stay reachable after main
+     * returns, so valgrind reports the library's memory errors, not the program's leaks. */
+    static natsConnection   *nc = NULL, *ncPool = NULL, *ncDrain = NULL, *ncReco = NULL, *ncRetry = NULL;
+    static natsSubscription *sub = NULL, *syncSub = NULL;
     natsStatus          s;
     pthread_t           t;
     char                closedUrl[64];
@@ -174,8 +176,6 @@ main(int argc, char **argv)
 
     /* Threads blocked in the library. */
     {
-        natsSubscription *syncSub = NULL;
-
         natsConnection_SubscribeSync(&syncSub, nc, "exit.nothing");
         if (pthread_create(&t, NULL, _nextMsg, syncSub) != 0)
             return 1;
