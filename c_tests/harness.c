@@ -553,6 +553,23 @@ h_connect(natsConnection **nc)
     return natsConnection_ConnectTo(nc, h_url());
 }
 
+natsOptions *
+h_opts(const h_server *srv, int64_t timeoutMs)
+{
+    natsOptions *o = NULL;
+
+    if (natsOptions_Create(&o) != NATS_OK)
+        return NULL;
+    if ((natsOptions_SetURL(o, srv->url) != NATS_OK)
+        || (natsOptions_SetTimeout(o, timeoutMs) != NATS_OK)
+        || (natsOptions_SetAllowReconnect(o, false) != NATS_OK))
+    {
+        natsOptions_Destroy(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Waiter                                                                    */
 /* ------------------------------------------------------------------------ */

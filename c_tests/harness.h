@@ -132,6 +132,10 @@ void h_default_server_stop(void);
 /* Connects to the default server with default options. */
 natsStatus h_connect(natsConnection **nc);
 
+/* New options for `srv`: its URL, a connect timeout of `timeoutMs`, no reconnect. NULL when
+ * the options cannot be created. */
+natsOptions *h_opts(const h_server *srv, int64_t timeoutMs);
+
 /* ------------------------------------------------------------------------ */
 /* Waiting helpers                                                           */
 /* ------------------------------------------------------------------------ */

@@ -179,19 +179,6 @@ _lastErrorContains(const char *needle)
     return false;
 }
 
-static natsOptions*
-_opts(const h_server *srv)
-{
-    natsOptions *o = NULL;
-
-    if (natsOptions_Create(&o) != NATS_OK)
-        return NULL;
-    natsOptions_SetURL(o, srv->url);
-    natsOptions_SetTimeout(o, 5000);
-    natsOptions_SetAllowReconnect(o, false);
-    return o;
-}
-
 /* Subscribes to `subj`, publishes to it and checks the message comes back. */
 static void
 _exercise(natsConnection *nc, const char *subj)
@@ -405,7 +392,7 @@ test_user_password_and_token(void)
     h_waiter        tok;
 
     REQUIRE(h_server_start(&srv, userArgs, NULL));
-    o = _opts(&srv);
+    o = h_opts(&srv, 5000);
     REQUIRE(o != NULL);
     CHECK_OK(natsOptions_SetUserInfo(o, "alice", "not-the-password"));
     _connectRefused(o);
@@ -418,7 +405,7 @@ test_user_password_and_token(void)
     _eventsInit(&ev);
     h_waiter_init(&tok);
     REQUIRE(h_server_start(&srv, tokenArgs, NULL));
-    o = _opts(&srv);
+    o = h_opts(&srv, 5000);
     REQUIRE(o != NULL);
     CHECK_OK(natsOptions_SetToken(o, "wrong-token"));
     _connectRefused(o);
@@ -472,7 +459,7 @@ test_nkey_signature_callback(void)
     REQUIRE(_startWith(&srv, "nkey-server.conf"));
 
     /* No credentials. */
-    o = _opts(&srv);
+    o = h_opts(&srv, 5000);
     REQUIRE(o != NULL);
     _connectRefused(o);
 
@@ -540,7 +527,7 @@ test_nkey_seed_file(void)
     _path(otherFile, sizeof(otherFile), "other.seed");
     _path(missing, sizeof(missing), "no-such.seed");
     REQUIRE(_startWith(&srv, "nkey-server.conf"));
-    o = _opts(&srv);
+    o = h_opts(&srv, 5000);
     REQUIRE(o != NULL);
 
     CHECK_OK(natsOptions_SetNKeyFromSeed(o, pub, seedFile));
@@ -652,7 +639,7 @@ test_creds_chained_file(void)
     _path(creds, sizeof(creds), "alice.creds");
     _path(missing, sizeof(missing), "no-such.creds");
     REQUIRE(_startWith(&srv, "server.conf"));
-    o = _opts(&srv);
+    o = h_opts(&srv, 5000);
     REQUIRE(o != NULL);
 
     /* Operator mode: a client without a user JWT is refused. */
@@ -713,7 +700,7 @@ test_creds_jwt_and_seed_files(void)
     _path(framedSeed, sizeof(framedSeed), "alice.nk");
     _path(otherSeed, sizeof(otherSeed), "bob.nk");
     REQUIRE(_startWith(&srv, "server.conf"));
-    o = _opts(&srv);
+    o = h_opts(&srv, 5000);
     REQUIRE(o != NULL);
 
     /* A bare JWT and a raw seed line. */
@@ -746,7 +733,7 @@ test_creds_from_memory(void)
 
     REQUIRE((creds != NULL) && (pub != NULL));
     REQUIRE(_startWith(&srv, "server.conf"));
-    o = _opts(&srv);
+    o = h_opts(&srv, 5000);
     REQUIRE(o != NULL);
 
     CHECK_OK(natsOptions_SetUserCredentialsFromMemory(o, creds));
@@ -799,7 +786,7 @@ test_creds_callbacks(void)
     _eventsInit(&ev);
     REQUIRE((jwt != NULL) && (seed != NULL) && (bob != NULL));
     REQUIRE(_startWith(&srv, "server.conf"));
-    o = _opts(&srv);
+    o = h_opts(&srv, 5000);
     REQUIRE(o != NULL);
 
     js.jwt = jwt;
@@ -875,7 +862,7 @@ test_methods_replace_each_other(void)
     REQUIRE(_startWith(&op, "server.conf"));
     REQUIRE(_startWith(&nk, "nkey-server.conf"));
 
-    o = _opts(&op);
+    o = h_opts(&op, 5000);
     REQUIRE(o != NULL);
     CHECK_OK(natsOptions_SetNKeyFromSeed(o, pub, seedFile));
     CHECK_OK(natsOptions_SetUserCredentialsFromFiles(o, creds, NULL));
@@ -913,7 +900,7 @@ test_untrusted_and_expired_users(void)
     _path(untrusted, sizeof(untrusted), "untrusted.creds");
     _path(expired, sizeof(expired), "expired.creds");
     REQUIRE(_startWith(&srv, "server.conf"));
-    o = _opts(&srv);
+    o = h_opts(&srv, 5000);
     REQUIRE(o != NULL);
     _setEvents(o, &ev);
 
@@ -946,7 +933,7 @@ _expiringConnection(h_server *srv, events *ev, bool reconnect)
     if (!CHECK_INT(_tool("user '%s' soon 3", dir), 0))
         return NULL;
     _path(creds, sizeof(creds), "soon.creds");
-    o = _opts(srv);
+    o = h_opts(srv, 5000);
     if (o == NULL)
         return NULL;
     natsOptions_SetUserCredentialsFromFiles(o, creds, NULL);
@@ -1069,7 +1056,7 @@ test_creds_rotated_on_disk(void)
     _path(rot, sizeof(rot), "rotating.creds");
     REQUIRE(_writeFile(rot, alice));
     REQUIRE(_startWith(&srv, "server.conf"));
-    o = _opts(&srv);
+    o = h_opts(&srv, 5000);
     REQUIRE(o != NULL);
     CHECK_OK(natsOptions_SetUserCredentialsFromFiles(o, rot, NULL));
     CHECK_OK(natsOptions_SetAllowReconnect(o, true));
@@ -1122,7 +1109,7 @@ test_creds_rotated_on_disk(void)
 
     /* Alice's credentials are really refused by the restarted server. */
     {
-        natsOptions *a = _opts(&srv);
+        natsOptions *a = h_opts(&srv, 5000);
         char        aliceFile[400];
 
         _path(aliceFile, sizeof(aliceFile), "alice.creds");

@@ -120,19 +120,6 @@ _startTLS(h_server *srv, bool verify, bool handshakeFirst, bool allowNonTLS)
     return h_server_start(srv, NULL, conf);
 }
 
-static natsOptions*
-_opts(const h_server *srv)
-{
-    natsOptions *o = NULL;
-
-    if (natsOptions_Create(&o) != NATS_OK)
-        return NULL;
-    natsOptions_SetURL(o, srv->url);
-    natsOptions_SetTimeout(o, 3000);
-    natsOptions_SetAllowReconnect(o, false);
-    return o;
-}
-
 /* Publish/subscribe and a flush on an open connection. */
 static void
 _exercise(natsConnection *nc)
@@ -256,7 +243,7 @@ test_verified_connect(void)
     int             port = 0;
 
     REQUIRE(_startTLS(&srv, false, false, false));
-    o = _opts(&srv);
+    o = h_opts(&srv, 3000);
     REQUIRE(o != NULL);
     CHECK_OK(natsOptions_SetSecure(o, true));
     CHECK_OK(natsOptions_LoadCATrustedCertificates(o, caFile));
@@ -285,7 +272,7 @@ test_verified_connect(void)
     natsOptions_Destroy(o);
 
     /* A CA given as PEM text. */
-    o = _opts(&srv);
+    o = h_opts(&srv, 3000);
     REQUIRE(o != NULL);
     {
         char *pem = h_read_file(caFile);
@@ -301,7 +288,7 @@ test_verified_connect(void)
     natsOptions_Destroy(o);
 
     /* Unknown CA. */
-    o = _opts(&srv);
+    o = h_opts(&srv, 3000);
     REQUIRE(o != NULL);
     CHECK_OK(natsOptions_SetSecure(o, true));
     CHECK_OK(natsOptions_LoadCATrustedCertificates(o, otherCaFile));
@@ -334,7 +321,7 @@ test_auto_switch_and_options_in_use(void)
     natsConnection  *nc = NULL;
 
     REQUIRE(_startTLS(&srv, false, false, false));
-    o = _opts(&srv);
+    o = h_opts(&srv, 3000);
     REQUIRE(o != NULL);
 
     /* cnats test_SSLBasic: the client switches to TLS because the server requires it. */
@@ -364,7 +351,7 @@ test_auto_switch_and_options_in_use(void)
         h_server plain;
 
         REQUIRE(h_server_start(&plain, NULL, NULL));
-        o = _opts(&plain);
+        o = h_opts(&plain, 3000);
         REQUIRE(o != NULL);
         CHECK_OK(natsOptions_SetSecure(o, true));
         CHECK_STATUS(natsConnection_Connect(&nc, o), NATS_SECURE_CONNECTION_WANTED);
@@ -383,7 +370,7 @@ test_mutual_tls(void)
     char            dynCert[300], dynKey[300], cmd[1400];
 
     REQUIRE(_startTLS(&srv, true, false, false));
-    o = _opts(&srv);
+    o = h_opts(&srv, 3000);
     REQUIRE(o != NULL);
     CHECK_OK(natsOptions_SetSecure(o, true));
     CHECK_OK(natsOptions_LoadCATrustedCertificates(o, caFile));
@@ -424,7 +411,7 @@ test_handshake_first(void)
     natsConnection  *nc = NULL;
 
     REQUIRE(_startTLS(&srv, false, true, false));
-    o = _opts(&srv);
+    o = h_opts(&srv, 3000);
     REQUIRE(o != NULL);
     CHECK_OK(natsOptions_LoadCATrustedCertificates(o, caFile));
     CHECK_OK(natsOptions_TLSHandshakeFirst(o));
@@ -446,7 +433,7 @@ test_ciphers_and_reconnect(void)
 
     h_waiter_init(&reco);
     REQUIRE(_startTLS(&srv, false, false, false));
-    o = _opts(&srv);
+    o = h_opts(&srv, 3000);
     REQUIRE(o != NULL);
     CHECK_OK(natsOptions_SetSecure(o, true));
     CHECK_OK(natsOptions_LoadCATrustedCertificates(o, caFile));
