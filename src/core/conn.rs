@@ -8,14 +8,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::cell::Cell;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -45,6 +46,9 @@ const CLOSE_FLUSH_WAIT: Duration = Duration::from_secs(2);
 type PongWaiter = Arc<Waiter<Result<()>>>;
 
 thread_local! {
+    /// Set while this thread holds a connection's reading role (see
+    /// [`Conn::read_while_waiting`]).
+    static READING: Cell<bool> = const { Cell::new(false) };
     /// Set by a delivery thread while it runs a callback for the last message it has queued:
     /// the callback's first publish may then be written from that thread (see
     /// [`Conn::write_direct`]), so a reply does not wait for the writer task to wake up.
@@ -72,6 +76,9 @@ pub struct Conn {
     resp_sid: AtomicU64,
     in_msgs: AtomicU64,
     in_bytes: AtomicU64,
+    /// The current plain-TCP session's reading state, shared with threads that wait for an
+    /// answer (see [`Conn::read_while_waiting`]).
+    reader: Mutex<Option<Arc<SharedReader>>>,
     pub name_c: Option<CString>,
 }
 
@@ -121,6 +128,122 @@ struct ReadBatch {
     msgs: u64,
     bytes: u64,
     last_sub: Option<Arc<Sub>>,
+}
+
+/// Where the reader is in the byte stream of one session.
+struct ReadSide {
+    rbuf: BytesMut,
+    parser: proto::Parser,
+    batch: ReadBatch,
+    /// Read size: the configured I/O buffer size, at least 32 KB.
+    chunk: usize,
+    /// Set when a waiting thread met the end of the session (EOF, a socket error, a protocol
+    /// error, a server error that ends it); the session's task ends with it.
+    failed: Option<Error>,
+}
+
+impl ReadSide {
+    /// Room for the rest of a large incomplete message in one go (no reassembly copies),
+    /// else for at least half a chunk.
+    fn reserve(&mut self) {
+        let want = self.parser.frame_len_needed().saturating_sub(self.rbuf.len()).min(4 << 20).max(self.chunk / 2);
+        if self.rbuf.capacity() - self.rbuf.len() < want {
+            self.rbuf.reserve(want.max(self.chunk));
+        }
+    }
+}
+
+/// The reading role of a plain-TCP session. Whoever holds `side` reads the socket: the
+/// session's task, or a thread that is about to block until an answer arrives (a request, a
+/// flush). Such a thread reading for itself is woken by the kernel when the answer comes,
+/// instead of waiting for the task to be woken and then to wake it: one thread wake-up per
+/// answer instead of two. Everything read is handled the same way whoever reads it.
+struct SharedReader {
+    side: Mutex<ReadSide>,
+    /// Keeps the socket open while a thread may be polling its descriptor.
+    rd: OwnedReadHalf,
+    fd: RawFd,
+    /// An eventfd that interrupts a reading thread's poll (the session ended).
+    kick: OwnedFd,
+    /// The session ended: no one reads any more.
+    over: AtomicBool,
+    /// The session's task found the role taken and waits for new data.
+    task_waiting: AtomicBool,
+    /// Wakes that task when a thread leaves data unread or the session failed.
+    released: Notify,
+}
+
+/// Interrupts a thread that reads while it waits (see [`Conn::read_while_waiting`]), when
+/// what it waits for changed without data arriving.
+#[derive(Clone)]
+pub(crate) struct Kicker(Arc<SharedReader>);
+
+impl Kicker {
+    pub(crate) fn kick(&self) {
+        // A thread that reads a connection only ever finds itself registered here: the
+        // role is exclusive, and what it queues goes to subscriptions of that connection.
+        // It looks at what it waits for after each read anyway.
+        if !READING.with(Cell::get) {
+            self.0.kick();
+        }
+    }
+}
+
+impl SharedReader {
+    /// Fails (giving its parts back) only when no eventfd can be made.
+    fn new(rd: OwnedReadHalf, side: ReadSide) -> std::result::Result<SharedReader, (OwnedReadHalf, ReadSide)> {
+        // SAFETY: eventfd takes no pointers; a valid descriptor is owned from here on.
+        let kick = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if kick < 0 {
+            return Err((rd, side));
+        }
+        let fd = rd.as_ref().as_raw_fd();
+        Ok(SharedReader {
+            side: Mutex::new(side),
+            rd,
+            fd,
+            // SAFETY: `kick` was just created and is owned by nothing else.
+            kick: unsafe { OwnedFd::from_raw_fd(kick) },
+            over: AtomicBool::new(false),
+            task_waiting: AtomicBool::new(false),
+            released: Notify::new(),
+        })
+    }
+
+    fn kick(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own eventfd.
+        unsafe { libc::write(self.kick.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+    }
+
+    fn drain_kick(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from our own non-blocking eventfd.
+        unsafe { libc::read(self.kick.as_raw_fd(), &mut v as *mut u64 as *mut libc::c_void, 8) };
+    }
+
+    /// A thread gives the role back (its lock already released). The task, if it found the
+    /// role taken, forgot the readiness of what was then unread and waits for new data: it
+    /// is woken only if something is left for it (bytes in the socket, or a failure). Not
+    /// waking it otherwise keeps a second thread wake-up off every reply.
+    fn release_role(&self, failed: bool) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if !self.task_waiting.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut pending: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int; the descriptor is open while `self` lives.
+        let r = unsafe { libc::ioctl(self.fd, libc::FIONREAD, &mut pending) };
+        if failed || r != 0 || pending > 0 {
+            self.released.notify_one();
+        }
+    }
+
+    /// Ends the session's reading: a thread polling gives the role back at once.
+    fn end(&self) {
+        self.over.store(true, Ordering::SeqCst);
+        self.kick();
+    }
 }
 
 pub struct Stats {
@@ -180,6 +303,7 @@ impl Conn {
             resp_sid: AtomicU64::new(0),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
+            reader: Mutex::new(None),
             name_c,
         });
         let c = conn.clone();
@@ -522,14 +646,39 @@ impl Conn {
             st.direct_wr = wr.direct();
             st.session_id += 1;
         }
-        let end = self.session_io(rd, wr, rbuf).await;
+        let chunk = (self.opts.io_buf_size.max(4096) as usize).max(32 * 1024);
+        let side = ReadSide { rbuf, parser: proto::Parser::new(), batch: ReadBatch::default(), chunk, failed: None };
+        let end = match rd {
+            StreamReader::Plain(r) => match SharedReader::new(r, side) {
+                Ok(sh) => {
+                    let sh = Arc::new(sh);
+                    *self.reader.lock() = Some(sh.clone());
+                    let end = self.session_io(self.read_loop_shared(&sh), wr).await;
+                    self.end_shared_reader().await;
+                    end
+                }
+                Err((r, side)) => self.session_io(self.read_loop(StreamReader::Plain(r), side), wr).await,
+            },
+            rd => self.session_io(self.read_loop(rd, side), wr).await,
+        };
         self.state.lock().direct_wr = None;
         end
     }
 
-    async fn session_io(&self, rd: StreamReader, wr: StreamWriter, rbuf: BytesMut) -> SessionEnd {
+    /// Takes the reading role back from a thread that may hold it, so that nothing of this
+    /// session is handled once the next one starts.
+    async fn end_shared_reader(&self) {
+        let Some(sh) = self.reader.lock().take() else { return };
+        sh.end();
+        while sh.side.try_lock().is_none() {
+            sh.kick();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    async fn session_io(&self, read: impl std::future::Future<Output = SessionEnd>, wr: StreamWriter) -> SessionEnd {
         tokio::select! {
-            r = self.read_loop(rd, rbuf) => r,
+            r = read => r,
             w = self.write_loop(wr) => w,
             p = self.ping_loop() => p,
             _ = self.reconnect_notify.notified() => {
@@ -538,43 +687,178 @@ impl Conn {
         }
     }
 
-    async fn read_loop(&self, mut rd: StreamReader, mut rbuf: BytesMut) -> SessionEnd {
-        let chunk = (self.opts.io_buf_size.max(4096) as usize).max(32 * 1024);
-        // Remembers how far an incomplete line was scanned, so a long INFO arriving in
-        // pieces is not rescanned from its start on every read.
-        let mut parser = proto::Parser::new();
-        let mut batch = ReadBatch::default();
+    /// Handles every complete operation in the buffer, then hands over what was queued.
+    fn process_buffer(&self, side: &mut ReadSide) -> Result<()> {
         loop {
-            loop {
-                match parser.parse(&mut rbuf) {
-                    Ok(Some(op)) => {
-                        if let Err(e) = self.process_op(op, &mut batch) {
-                            self.settle(&mut batch);
-                            return SessionEnd::Failed(e);
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        self.settle(&mut batch);
-                        return SessionEnd::Failed(proto_err(e));
+            match side.parser.parse(&mut side.rbuf) {
+                Ok(Some(op)) => {
+                    if let Err(e) = self.process_op(op, &mut side.batch) {
+                        self.settle(&mut side.batch);
+                        return Err(e);
                     }
                 }
+                Ok(None) => break,
+                Err(e) => {
+                    self.settle(&mut side.batch);
+                    return Err(proto_err(e));
+                }
             }
-            // Everything parsed from this read is queued: hand it over and wake each
-            // consumer once.
-            self.settle(&mut batch);
-            // Room for the rest of a large incomplete message in one go (no reassembly
-            // copies), else for at least half a chunk.
-            let want = parser.frame_len_needed().saturating_sub(rbuf.len()).min(4 << 20).max(chunk / 2);
-            if rbuf.capacity() - rbuf.len() < want {
-                rbuf.reserve(want.max(chunk));
+        }
+        // Everything parsed from this read is queued: hand it over and wake each consumer
+        // once.
+        self.settle(&mut side.batch);
+        Ok(())
+    }
+
+    /// The reader of a TLS session (or of a plain one without a shared reader).
+    async fn read_loop(&self, mut rd: StreamReader, mut side: ReadSide) -> SessionEnd {
+        loop {
+            if let Err(e) = self.process_buffer(&mut side) {
+                return SessionEnd::Failed(e);
             }
-            match rd.read_buf(&mut rbuf).await {
-                Ok(0) => return SessionEnd::Failed(Error::with_text(Status::ConnectionClosed, "connection closed by the server")),
+            side.reserve();
+            match rd.read_buf(&mut side.rbuf).await {
+                Ok(0) => return SessionEnd::Failed(closed_by_server()),
                 Ok(_) => {}
                 Err(e) => return SessionEnd::Failed(io_err(e)),
             }
         }
+    }
+
+    /// The reader of a plain-TCP session: reads whenever no waiting thread holds the role.
+    async fn read_loop_shared(&self, sh: &SharedReader) -> SessionEnd {
+        loop {
+            match self.read_available(sh) {
+                Some(Err(e)) => return SessionEnd::Failed(e),
+                Some(Ok(())) => {
+                    if let Err(e) = sh.rd.readable().await {
+                        return SessionEnd::Failed(io_err(e));
+                    }
+                }
+                None => {
+                    // A waiting thread reads. Forget the readiness it is consuming, so that
+                    // only data arriving from now on wakes us; the thread wakes us for
+                    // anything it leaves unread (see `release_role`).
+                    sh.task_waiting.store(true, Ordering::SeqCst);
+                    let _ = sh.rd.as_ref().try_io(tokio::io::Interest::READABLE, || {
+                        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                    });
+                    std::sync::atomic::fence(Ordering::SeqCst);
+                    if sh.side.is_locked() {
+                        tokio::select! {
+                            r = sh.rd.readable() => {
+                                if let Err(e) = r {
+                                    return SessionEnd::Failed(io_err(e));
+                                }
+                            }
+                            _ = sh.released.notified() => {}
+                        }
+                    }
+                    sh.task_waiting.store(false, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// Reads and handles everything the socket has now, unless a thread holds the role
+    /// (`None`). `Some(Err)` ends the session.
+    fn read_available(&self, sh: &SharedReader) -> Option<Result<()>> {
+        let mut side = sh.side.try_lock()?;
+        if let Some(e) = side.failed.take() {
+            return Some(Err(e));
+        }
+        loop {
+            if let Err(e) = self.process_buffer(&mut side) {
+                return Some(Err(e));
+            }
+            side.reserve();
+            match sh.rd.try_read_buf(&mut side.rbuf) {
+                Ok(0) => return Some(Err(closed_by_server())),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(Ok(())),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Some(Err(io_err(e))),
+            }
+        }
+    }
+
+    /// Called by a thread about to block until `done()` holds (its reply, its PONG, a message
+    /// for its subscription): if no one is reading this connection's plain socket, the
+    /// thread reads and handles what arrives itself until then, until `deadline`, or until
+    /// the session ends. `register` gets a [`Kicker`] while the thread reads, and `None`
+    /// before it stops, so that others can interrupt it when `done()` changes without data
+    /// arriving. Returns whether `done()` held when it stopped; when the role is taken, the
+    /// session is TLS or ended, it returns at once and the caller waits as usual.
+    pub(crate) fn read_while_waiting(
+        &self,
+        deadline: Instant,
+        done: &dyn Fn() -> bool,
+        register: &dyn Fn(Option<Kicker>),
+    ) -> bool {
+        let Some(sh) = self.reader.lock().clone() else { return done() };
+        let Some(mut side) = sh.side.try_lock() else { return done() };
+        register(Some(Kicker(sh.clone())));
+        READING.with(|r| r.set(true));
+        let mut ok = false;
+        loop {
+            if done() {
+                ok = true;
+                break;
+            }
+            if side.failed.is_some() || sh.over.load(Ordering::SeqCst) {
+                break;
+            }
+            side.reserve();
+            let spare = side.rbuf.spare_capacity_mut();
+            // SAFETY: receives into the buffer's spare capacity, at most its length; the
+            // descriptor stays open while `sh` (which owns the socket half) is alive.
+            let n = unsafe { libc::recv(sh.fd, spare.as_mut_ptr() as *mut libc::c_void, spare.len(), libc::MSG_DONTWAIT) };
+            if n > 0 {
+                // SAFETY: the kernel initialized `n` bytes of the spare capacity.
+                unsafe {
+                    let len = side.rbuf.len() + n as usize;
+                    side.rbuf.set_len(len);
+                }
+                if let Err(e) = self.process_buffer(&mut side) {
+                    side.failed = Some(e);
+                }
+                continue;
+            }
+            if n == 0 {
+                side.failed = Some(closed_by_server());
+                continue;
+            }
+            let err = std::io::Error::last_os_error();
+            match err.kind() {
+                std::io::ErrorKind::Interrupted => continue,
+                std::io::ErrorKind::WouldBlock => {}
+                _ => {
+                    side.failed = Some(io_err(err));
+                    continue;
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let mut fds = [
+                libc::pollfd { fd: sh.fd, events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: sh.kick.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            ];
+            // Rounded up, so a deadline less than a millisecond away is not a busy loop.
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+            // SAFETY: polls two live descriptors described by a local array.
+            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+            if r > 0 && fds[1].revents != 0 {
+                sh.drain_kick();
+            }
+        }
+        READING.with(|r| r.set(false));
+        register(None);
+        let failed = side.failed.is_some();
+        drop(side);
+        sh.release_role(failed);
+        ok
     }
 
     async fn write_loop(&self, mut wr: StreamWriter) -> SessionEnd {
@@ -1101,7 +1385,9 @@ impl Conn {
                 self.write_direct(st);
             }
         }
-        match w.wait(Some(deadline_in(timeout_ms))) {
+        let deadline = deadline_in(timeout_ms);
+        self.read_while_waiting(deadline, &|| w.is_set(), &|_| {});
+        match w.wait(Some(deadline)) {
             Some(r) => r,
             None => {
                 let mut st = self.state.lock();
@@ -1255,7 +1541,9 @@ impl Conn {
             self.resp.lock().waiters.remove(&token);
             return Err(e);
         }
-        match w.wait(Some(deadline_in(timeout_ms))) {
+        let deadline = deadline_in(timeout_ms);
+        self.read_while_waiting(deadline, &|| w.is_set(), &|_| {});
+        match w.wait(Some(deadline)) {
             Some(r) => r,
             None => {
                 self.resp.lock().waiters.remove(&token);
@@ -1447,6 +1735,9 @@ impl Conn {
             let p: Vec<_> = st.pongs.drain(..).flatten().collect();
             (p, was)
         };
+        if let Some(sh) = self.reader.lock().take() {
+            sh.end();
+        }
         self.state_cond.notify_all();
         self.close_notify.notify_waiters();
         for w in pongs {
@@ -1685,6 +1976,10 @@ async fn tcp_connect(url: &ServerUrl, order: i32, proxy: Option<super::options::
         }
     }
     Err(last)
+}
+
+fn closed_by_server() -> Error {
+    Error::with_text(Status::ConnectionClosed, "connection closed by the server")
 }
 
 fn io_err(e: std::io::Error) -> Error {
