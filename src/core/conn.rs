@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::cell::Cell;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -32,7 +31,7 @@ use super::status::{ConnStatus, Error, Result, Status};
 use super::sub::{self, MsgCallback, Sub, Wakeups};
 use super::subject;
 use super::sync::{deadline_in, Waiter};
-use super::tls::{NatsStream, StreamReader, StreamWriter, TlsOptions};
+use super::tls::{NatsStream, PlainSocket, StreamReader, StreamWriter, TlsOptions};
 
 /// Above this many buffered bytes a publisher waits for the writer (while connected). The
 /// writer swaps the whole buffer out, so publishers fill one buffer while the other is
@@ -105,7 +104,7 @@ struct State {
     local_addr: Option<SocketAddr>,
     io_task: Option<tokio::task::JoinHandle<()>>,
     /// The current session's plain socket, for direct writes.
-    direct_wr: Option<Arc<OwnedWriteHalf>>,
+    direct_wr: Option<Arc<PlainSocket>>,
     /// A thread is writing to the socket directly; the writer task must not write.
     direct_active: bool,
     /// The buffer swapped in for `out` during a direct write, kept for its capacity.
@@ -154,23 +153,22 @@ impl ReadSide {
 }
 
 /// The reading role of a plain-TCP session. Whoever holds `side` reads the socket: the
-/// session's task, or a thread that is about to block until an answer arrives (a request, a
-/// flush). Such a thread reading for itself is woken by the kernel when the answer comes,
-/// instead of waiting for the task to be woken and then to wake it: one thread wake-up per
-/// answer instead of two. Everything read is handled the same way whoever reads it.
+/// session's task, or a thread that is about to block until an answer arrives (a reply, a
+/// PONG, a message for its subscription). A thread reading for itself is woken by the
+/// kernel when the answer comes, instead of waiting for the task to be woken and then to
+/// wake it: one thread wake-up per answer instead of two. While it reads, the socket is out
+/// of the set the task watches, so the data it consumes wakes no one else. Everything read
+/// is handled the same way whoever reads it.
 struct SharedReader {
     side: Mutex<ReadSide>,
-    /// Keeps the socket open while a thread may be polling its descriptor.
-    rd: OwnedReadHalf,
-    fd: RawFd,
-    /// An eventfd that interrupts a reading thread's poll (the session ended).
+    sock: Arc<PlainSocket>,
+    /// An eventfd that interrupts a reading thread's poll (the session ended, or what it
+    /// waits for changed).
     kick: OwnedFd,
     /// The session ended: no one reads any more.
     over: AtomicBool,
-    /// The session's task found the role taken and waits for new data.
-    task_waiting: AtomicBool,
-    /// Wakes that task when a thread leaves data unread or the session failed.
-    released: Notify,
+    /// Tells the task that a thread met the end of the session (see `ReadSide::failed`).
+    failed: Notify,
 }
 
 /// Interrupts a thread that reads while it waits (see [`Conn::read_while_waiting`]), when
@@ -190,23 +188,19 @@ impl Kicker {
 }
 
 impl SharedReader {
-    /// Fails (giving its parts back) only when no eventfd can be made.
-    fn new(rd: OwnedReadHalf, side: ReadSide) -> std::result::Result<SharedReader, (OwnedReadHalf, ReadSide)> {
+    fn new(sock: Arc<PlainSocket>, side: ReadSide) -> std::io::Result<SharedReader> {
         // SAFETY: eventfd takes no pointers; a valid descriptor is owned from here on.
         let kick = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if kick < 0 {
-            return Err((rd, side));
+            return Err(std::io::Error::last_os_error());
         }
-        let fd = rd.as_ref().as_raw_fd();
         Ok(SharedReader {
             side: Mutex::new(side),
-            rd,
-            fd,
+            sock,
             // SAFETY: `kick` was just created and is owned by nothing else.
             kick: unsafe { OwnedFd::from_raw_fd(kick) },
             over: AtomicBool::new(false),
-            task_waiting: AtomicBool::new(false),
-            released: Notify::new(),
+            failed: Notify::new(),
         })
     }
 
@@ -220,23 +214,6 @@ impl SharedReader {
         let mut v: u64 = 0;
         // SAFETY: reads 8 bytes into a live u64 from our own non-blocking eventfd.
         unsafe { libc::read(self.kick.as_raw_fd(), &mut v as *mut u64 as *mut libc::c_void, 8) };
-    }
-
-    /// A thread gives the role back (its lock already released). The task, if it found the
-    /// role taken, forgot the readiness of what was then unread and waits for new data: it
-    /// is woken only if something is left for it (bytes in the socket, or a failure). Not
-    /// waking it otherwise keeps a second thread wake-up off every reply.
-    fn release_role(&self, failed: bool) {
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if !self.task_waiting.load(Ordering::SeqCst) {
-            return;
-        }
-        let mut pending: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int; the descriptor is open while `self` lives.
-        let r = unsafe { libc::ioctl(self.fd, libc::FIONREAD, &mut pending) };
-        if failed || r != 0 || pending > 0 {
-            self.released.notify_one();
-        }
     }
 
     /// Ends the session's reading: a thread polling gives the role back at once.
@@ -640,7 +617,10 @@ impl Conn {
     }
 
     async fn session(&self, stream: NatsStream, rbuf: BytesMut) -> SessionEnd {
-        let (rd, wr) = stream.into_split();
+        let (rd, wr) = match stream.into_split() {
+            Ok(h) => h,
+            Err(e) => return SessionEnd::Failed(io_err(e)),
+        };
         {
             let mut st = self.state.lock();
             st.direct_wr = wr.direct();
@@ -649,7 +629,7 @@ impl Conn {
         let chunk = (self.opts.io_buf_size.max(4096) as usize).max(32 * 1024);
         let side = ReadSide { rbuf, parser: proto::Parser::new(), batch: ReadBatch::default(), chunk, failed: None };
         let end = match rd {
-            StreamReader::Plain(r) => match SharedReader::new(r, side) {
+            StreamReader::Plain(sock) => match SharedReader::new(sock, side) {
                 Ok(sh) => {
                     let sh = Arc::new(sh);
                     *self.reader.lock() = Some(sh.clone());
@@ -657,7 +637,7 @@ impl Conn {
                     self.end_shared_reader().await;
                     end
                 }
-                Err((r, side)) => self.session_io(self.read_loop(StreamReader::Plain(r), side), wr).await,
+                Err(e) => SessionEnd::Failed(io_err(e)),
             },
             rd => self.session_io(self.read_loop(rd, side), wr).await,
         };
@@ -728,34 +708,18 @@ impl Conn {
     /// The reader of a plain-TCP session: reads whenever no waiting thread holds the role.
     async fn read_loop_shared(&self, sh: &SharedReader) -> SessionEnd {
         loop {
-            match self.read_available(sh) {
-                Some(Err(e)) => return SessionEnd::Failed(e),
-                Some(Ok(())) => {
-                    if let Err(e) = sh.rd.readable().await {
+            // When a thread holds the role, the socket is out of the watched set until it
+            // is done, and goes back in signalling if anything is left.
+            if let Some(Err(e)) = self.read_available(sh) {
+                return SessionEnd::Failed(e);
+            }
+            tokio::select! {
+                r = sh.sock.input_ready() => {
+                    if let Err(e) = r {
                         return SessionEnd::Failed(io_err(e));
                     }
                 }
-                None => {
-                    // A waiting thread reads. Forget the readiness it is consuming, so that
-                    // only data arriving from now on wakes us; the thread wakes us for
-                    // anything it leaves unread (see `release_role`).
-                    sh.task_waiting.store(true, Ordering::SeqCst);
-                    let _ = sh.rd.as_ref().try_io(tokio::io::Interest::READABLE, || {
-                        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-                    });
-                    std::sync::atomic::fence(Ordering::SeqCst);
-                    if sh.side.is_locked() {
-                        tokio::select! {
-                            r = sh.rd.readable() => {
-                                if let Err(e) = r {
-                                    return SessionEnd::Failed(io_err(e));
-                                }
-                            }
-                            _ = sh.released.notified() => {}
-                        }
-                    }
-                    sh.task_waiting.store(false, Ordering::SeqCst);
-                }
+                _ = sh.failed.notified() => {}
             }
         }
     }
@@ -772,7 +736,7 @@ impl Conn {
                 return Some(Err(e));
             }
             side.reserve();
-            match sh.rd.try_read_buf(&mut side.rbuf) {
+            match sh.sock.try_read(&mut side.rbuf) {
                 Ok(0) => return Some(Err(closed_by_server())),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(Ok(())),
@@ -797,6 +761,7 @@ impl Conn {
     ) -> bool {
         let Some(sh) = self.reader.lock().clone() else { return done() };
         let Some(mut side) = sh.side.try_lock() else { return done() };
+        sh.sock.watch_input(false);
         register(Some(Kicker(sh.clone())));
         READING.with(|r| r.set(true));
         let mut ok = false;
@@ -809,31 +774,21 @@ impl Conn {
                 break;
             }
             side.reserve();
-            let spare = side.rbuf.spare_capacity_mut();
-            // SAFETY: receives into the buffer's spare capacity, at most its length; the
-            // descriptor stays open while `sh` (which owns the socket half) is alive.
-            let n = unsafe { libc::recv(sh.fd, spare.as_mut_ptr() as *mut libc::c_void, spare.len(), libc::MSG_DONTWAIT) };
-            if n > 0 {
-                // SAFETY: the kernel initialized `n` bytes of the spare capacity.
-                unsafe {
-                    let len = side.rbuf.len() + n as usize;
-                    side.rbuf.set_len(len);
+            match sh.sock.try_read(&mut side.rbuf) {
+                Ok(0) => {
+                    side.failed = Some(closed_by_server());
+                    continue;
                 }
-                if let Err(e) = self.process_buffer(&mut side) {
-                    side.failed = Some(e);
+                Ok(_) => {
+                    if let Err(e) = self.process_buffer(&mut side) {
+                        side.failed = Some(e);
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if n == 0 {
-                side.failed = Some(closed_by_server());
-                continue;
-            }
-            let err = std::io::Error::last_os_error();
-            match err.kind() {
-                std::io::ErrorKind::Interrupted => continue,
-                std::io::ErrorKind::WouldBlock => {}
-                _ => {
-                    side.failed = Some(io_err(err));
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    side.failed = Some(io_err(e));
                     continue;
                 }
             }
@@ -842,7 +797,7 @@ impl Conn {
                 break;
             }
             let mut fds = [
-                libc::pollfd { fd: sh.fd, events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: sh.sock.fd(), events: libc::POLLIN, revents: 0 },
                 libc::pollfd { fd: sh.kick.as_raw_fd(), events: libc::POLLIN, revents: 0 },
             ];
             // Rounded up, so a deadline less than a millisecond away is not a busy loop.
@@ -857,7 +812,12 @@ impl Conn {
         register(None);
         let failed = side.failed.is_some();
         drop(side);
-        sh.release_role(failed);
+        if failed {
+            sh.failed.notify_one();
+        }
+        // Back in the watched set: the task is signalled at once if anything is left
+        // unread (or the socket failed).
+        sh.sock.watch_input(true);
         ok
     }
 
