@@ -1,9 +1,16 @@
-//! A connection: shared state behind one mutex, one I/O task pair per socket on the private
+//! A connection: shared state behind one mutex, one I/O task per socket on the private
 //! runtime, and blocking calls for C callers.
 //!
 //! Publishing encodes straight into the shared outbound buffer under a short lock and wakes
 //! the writer only when it is idle; the writer swaps the buffer out and writes it whole, so
 //! whatever accumulated while it was busy goes out in one write (no timer, no fixed delay).
+//! A caller about to wait for an answer (a request, a flush, a delivery thread's reply)
+//! writes from its own thread when the writer is idle.
+//!
+//! Reading a plain TCP socket is a role (see `SharedReader`): the session's task holds it
+//! by default, and a thread about to block until something arrives (a request's reply, a
+//! flush's PONG, an idle subscription thread's next message) takes it and reads for itself,
+//! so that the kernel wakes that thread directly when its answer comes.
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
@@ -765,6 +772,9 @@ impl Conn {
         register(Some(Kicker(sh.clone())));
         READING.with(|r| r.set(true));
         let mut ok = false;
+        // Wait first: the caller has just sent what it waits an answer to, and whoever read
+        // last handled everything complete in the buffer.
+        let mut readable = false;
         loop {
             if done() {
                 ok = true;
@@ -773,39 +783,38 @@ impl Conn {
             if side.failed.is_some() || sh.over.load(Ordering::SeqCst) {
                 break;
             }
+            if !readable {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let mut fds = [
+                    libc::pollfd { fd: sh.sock.fd(), events: libc::POLLIN, revents: 0 },
+                    libc::pollfd { fd: sh.kick.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                ];
+                // Rounded up, so a deadline less than a millisecond away is not a busy loop.
+                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+                // SAFETY: polls two live descriptors described by a local array.
+                let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+                if r > 0 && fds[1].revents != 0 {
+                    sh.drain_kick();
+                }
+                // Input, end of stream or an error: a read tells which.
+                readable = r > 0 && fds[0].revents != 0;
+                continue;
+            }
+            readable = false;
             side.reserve();
             match sh.sock.try_read(&mut side.rbuf) {
-                Ok(0) => {
-                    side.failed = Some(closed_by_server());
-                    continue;
-                }
+                Ok(0) => side.failed = Some(closed_by_server()),
                 Ok(_) => {
                     if let Err(e) = self.process_buffer(&mut side) {
                         side.failed = Some(e);
                     }
-                    continue;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => readable = true,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => {
-                    side.failed = Some(io_err(e));
-                    continue;
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            let mut fds = [
-                libc::pollfd { fd: sh.sock.fd(), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: sh.kick.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            ];
-            // Rounded up, so a deadline less than a millisecond away is not a busy loop.
-            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
-            // SAFETY: polls two live descriptors described by a local array.
-            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-            if r > 0 && fds[1].revents != 0 {
-                sh.drain_kick();
+                Err(e) => side.failed = Some(io_err(e)),
             }
         }
         READING.with(|r| r.set(false));
