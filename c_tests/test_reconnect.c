@@ -6,6 +6,7 @@
  * logic, and ordering/threading of the connection events. */
 #include "harness.h"
 
+#include <ctype.h>
 #include <signal.h>
 #include <time.h>
 
@@ -652,6 +653,56 @@ test_max_reconnect_exhausted(void)
 
     h_server_destroy(&srv);
     ev_destroy(&r);
+}
+
+/* natsConnection_GetLastError hands out a pointer to the connection's text. It must stay
+ * readable while other threads record new errors (reconnect attempts failing every
+ * millisecond here): the text is overwritten in place, never freed (cnats keeps it in a
+ * fixed buffer of the connection too). Under valgrind a freed text is an invalid read. */
+static void
+test_last_error_text_readable_while_errors_change(void)
+{
+    h_server        srv;
+    natsOptions     *opts = NULL;
+    natsConnection  *nc   = NULL;
+    int64_t         end;
+    long            reads = 0, texts = 0, bad = 0;
+
+    REQUIRE(h_server_start(&srv, NULL, NULL));
+    REQUIRE_OK(natsOptions_Create(&opts));
+    CHECK_OK(natsOptions_SetURL(opts, srv.url));
+    CHECK_OK(natsOptions_SetMaxReconnect(opts, 1000000));
+    CHECK_OK(natsOptions_SetReconnectWait(opts, 1));
+    CHECK_OK(natsOptions_SetReconnectJitter(opts, 0, 0));
+    REQUIRE_OK(natsConnection_Connect(&nc, opts));
+    natsOptions_Destroy(opts);
+
+    h_server_stop(&srv);
+    /* Reads for a second from the first failed attempt on (10 s at most). */
+    end = h_now_ms() + 10000;
+    while (h_now_ms() < end)
+    {
+        const char *t = NULL;
+
+        natsConnection_GetLastError(nc, &t);
+        reads++;
+        if ((t == NULL) || (t[0] == '\0'))
+            continue;
+        if (texts++ == 0)
+            end = h_now_ms() + 1000;
+        for (int i = 0; (i < 1024) && (t[i] != '\0'); i++)
+        {
+            if (!isprint((unsigned char) t[i]) || (i == 1023))
+            {
+                bad++;
+                break;
+            }
+        }
+    }
+    CHECK(texts > 0);
+    CHECK_INT(bad, 0);
+    natsConnection_Destroy(nc);
+    h_server_destroy(&srv);
 }
 
 /* cnats sleeps ReconnectWait (+ jitter, disabled here) before each attempt
@@ -1392,6 +1443,7 @@ main(void)
     RUN_TEST(test_restart_single_server);
     RUN_TEST(test_cluster_discovery_and_failover);
     RUN_TEST(test_max_reconnect_exhausted);
+    RUN_TEST(test_last_error_text_readable_while_errors_change);
     RUN_TEST(test_reconnect_wait_between_attempts);
     RUN_TEST(test_retry_on_failed_connect_async);
     RUN_TEST(test_retry_on_failed_connect_blocking);

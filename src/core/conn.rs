@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -85,7 +85,53 @@ pub struct Conn {
     /// The current plain-TCP session's reading state, shared with threads that wait for an
     /// answer (see [`Conn::read_while_waiting`]).
     reader: Mutex<Option<Arc<SharedReader>>>,
+    /// The last error's text for C callers (written under the state lock).
+    last_err_text: ErrText,
     pub name_c: Option<CString>,
+}
+
+/// Size of [`ErrText`], as cnats' `errStr`.
+const ERR_TEXT_LEN: usize = 256;
+
+/// A connection's last error text as C callers read it: a NUL-terminated buffer at a fixed
+/// address, overwritten in place by the next error (as cnats' `errStr`), so the pointer that
+/// `natsConnection_GetLastError` hands out never dangles, even when another thread records
+/// an error while the caller reads. Longer texts are cut at a character boundary.
+pub struct ErrText([AtomicU8; ERR_TEXT_LEN]);
+
+impl ErrText {
+    fn new() -> ErrText {
+        ErrText(std::array::from_fn(|_| AtomicU8::new(0)))
+    }
+
+    fn set(&self, text: &str) {
+        let mut end = text.len().min(ERR_TEXT_LEN - 1);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        for (slot, &b) in self.0.iter().zip(text.as_bytes()[..end].iter()) {
+            slot.store(if b == 0 { b' ' } else { b }, Ordering::Relaxed);
+        }
+        self.0[end].store(0, Ordering::Release);
+    }
+
+    /// The buffer, NUL-terminated, valid as long as the connection.
+    pub fn as_ptr(&self) -> *const std::ffi::c_char {
+        self.0.as_ptr() as *const std::ffi::c_char
+    }
+
+    /// A copy of the current text.
+    pub fn read(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        for slot in self.0.iter() {
+            let b = slot.load(Ordering::Acquire);
+            if b == 0 {
+                break;
+            }
+            v.push(b);
+        }
+        v
+    }
 }
 
 struct State {
@@ -102,7 +148,6 @@ struct State {
     cur: Option<usize>,
     next_sid: u64,
     last_err: Option<Error>,
-    last_err_c: CString,
     out_msgs: u64,
     out_bytes: u64,
     reconnects: u64,
@@ -264,7 +309,6 @@ impl Conn {
                 cur: None,
                 next_sid: 1,
                 last_err: None,
-                last_err_c: CString::default(),
                 out_msgs: 0,
                 out_bytes: 0,
                 reconnects: 0,
@@ -288,6 +332,7 @@ impl Conn {
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
             reader: Mutex::new(None),
+            last_err_text: ErrText::new(),
             name_c,
         });
         let c = conn.clone();
@@ -529,7 +574,7 @@ impl Conn {
             st.reconnects += 1;
             // A successful reconnect clears the connection's last error, as in cnats.
             st.last_err = None;
-            st.last_err_c = CString::default();
+            self.last_err_text.set("");
         }
         {
             // Subscriptions first, then what was published while disconnected (both empty
@@ -1764,7 +1809,7 @@ impl Conn {
 
     pub(crate) fn set_last_error(&self, e: Error) {
         let mut st = self.state.lock();
-        st.last_err_c = CString::new(e.text.clone().unwrap_or_default().replace('\0', " ")).unwrap_or_default();
+        self.last_err_text.set(e.text.as_deref().unwrap_or_default());
         st.last_err = Some(e);
     }
 
@@ -1777,11 +1822,10 @@ impl Conn {
         }
     }
 
-    /// Pointer to the last error text, valid until the next error on this connection.
-    pub fn with_last_error_c<R>(&self, f: impl FnOnce(Status, &std::ffi::CStr) -> R) -> R {
+    /// The last error status and the connection's C text buffer (see [`ErrText`]).
+    pub fn last_error_c(&self) -> (Status, &ErrText) {
         let st = self.state.lock();
-        let s = st.last_err.as_ref().map_or(Status::Ok, |e| e.status);
-        f(s, &st.last_err_c)
+        (st.last_err.as_ref().map_or(Status::Ok, |e| e.status), &self.last_err_text)
     }
 
     // ----- accessors -----

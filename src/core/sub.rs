@@ -69,6 +69,8 @@ pub struct SubState {
     drain_natural: bool,
     pub drain_status: Status,
     on_complete: Option<CompleteCallback>,
+    /// Set while a `next_msg` caller reads the connection instead of waiting on `cond`.
+    poller: Option<Kicker>,
 }
 
 impl Sub {
@@ -118,6 +120,7 @@ impl Sub {
                 drain_natural: false,
                 drain_status: Status::Ok,
                 on_complete: None,
+                poller: None,
             }),
             cond: Condvar::new(),
         }))
@@ -184,7 +187,25 @@ impl Sub {
         }
         if timeout_ms > 0 {
             let deadline = Instant::now() + Duration::from_millis(timeout_ms as u64);
+            let mut may_read = true;
             while st.msgs.is_empty() && !st.closed && !st.draining {
+                if may_read {
+                    // Read the connection while waiting, if no one else does (see
+                    // `Conn::read_while_waiting`); once per wake-up.
+                    may_read = false;
+                    MutexGuard::unlocked(&mut st, || {
+                        self.conn.read_while_waiting(
+                            deadline,
+                            &|| {
+                                let st = self.state.lock();
+                                !st.msgs.is_empty() || st.closed || st.draining
+                            },
+                            &|k| self.state.lock().poller = k,
+                        );
+                    });
+                    continue;
+                }
+                may_read = true;
                 if self.cond.wait_until(&mut st, deadline).timed_out() {
                     break;
                 }
@@ -226,6 +247,16 @@ impl Sub {
         Ok(msg)
     }
 
+    /// Wakes whoever waits on this subscription's state: on `cond`, or reading the
+    /// connection in `next_msg`.
+    fn wake_waiters(&self) {
+        self.cond.notify_all();
+        let poller = self.state.lock().poller.clone();
+        if let Some(k) = poller {
+            k.kick();
+        }
+    }
+
     /// Marks the subscription closed and lets its dispatcher finish. Idempotent.
     pub(crate) fn close_local(self: &Arc<Sub>, conn_closed: bool) {
         let mut st = self.state.lock();
@@ -234,7 +265,7 @@ impl Sub {
         }
         if st.closed {
             drop(st);
-            self.cond.notify_all();
+            self.wake_waiters();
             return;
         }
         st.closed = true;
@@ -248,7 +279,7 @@ impl Sub {
             }
         }
         drop(st);
-        self.cond.notify_all();
+        self.wake_waiters();
         if let Some(d) = &self.dispatcher {
             d.push(Item::Close(self.clone()));
         }
@@ -311,7 +342,7 @@ impl Sub {
             st.drain_flushed = true;
             st.pending_msgs == 0 && !st.in_callback
         };
-        self.cond.notify_all();
+        self.wake_waiters();
         if idle {
             self.finish_drain();
         }
@@ -367,7 +398,7 @@ impl Sub {
             let mut st = self.state.lock();
             set_drain_complete(&mut st);
         }
-        self.cond.notify_all();
+        self.wake_waiters();
     }
 
     pub fn wait_drain(&self, timeout_ms: i64) -> Result<()> {
