@@ -112,8 +112,13 @@ h_check_int(long long got, long long expected, const char *file, int line,
 void
 h_run_test(const char *name, void (*fn)(void))
 {
-    int     before;
-    int64_t start = h_now_ms();
+    int         before;
+    int64_t     start = h_now_ms();
+    const char  *only = getenv("H_TEST");
+
+    /* H_TEST=<name> runs that test alone (to debug one test, or run it under a tool). */
+    if ((only != NULL) && (only[0] != '\0') && (strcmp(only, name) != 0))
+        return;
 
     pthread_mutex_lock(&h_count_mu);
     before = h_failed;

@@ -66,6 +66,8 @@ bool h_check_int(long long got, long long expected, const char *file, int line,
 
 /* Runs a test function, printing its name. */
 #define RUN_TEST(fn) h_run_test(#fn, fn)
+/* Runs one test and reports it; with H_TEST set in the environment, only the test of that
+ * name runs. */
 void h_run_test(const char *name, void (*fn)(void));
 
 /* Prints "N passed, N failed" and returns the process exit code. */

@@ -6,6 +6,7 @@
  * logic, and ordering/threading of the connection events. */
 #include "harness.h"
 
+#include <ctype.h>
 #include <signal.h>
 #include <time.h>
 
@@ -652,6 +653,80 @@ test_max_reconnect_exhausted(void)
 
     h_server_destroy(&srv);
     ev_destroy(&r);
+}
+
+static void
+_ignoreErrors(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+    (void) nc;
+    (void) sub;
+    (void) err;
+    (void) closure;
+}
+
+/* natsConnection_GetLastError hands out a pointer to the connection's text. It must stay
+ * readable while the connection records new errors on its own threads (here one
+ * "Permissions Violation" from the server per publish): the text is overwritten in place,
+ * never freed (cnats keeps it in a fixed buffer of the connection too). A freed text reads
+ * as garbage, or under valgrind as an invalid read. */
+static void
+_sleepUs(long us)
+{
+    struct timespec ts = { 0, us * 1000 };
+
+    nanosleep(&ts, NULL);
+}
+
+static void
+test_last_error_text_readable_while_errors_change(void)
+{
+    h_server        srv;
+    natsOptions     *opts = NULL;
+    natsConnection  *nc   = NULL;
+    int64_t         end;
+    long            reads = 0, texts = 0, bad = 0;
+    const char      *conf =
+        "authorization {\n"
+        "  users = [ { user: u, password: p, permissions: { publish: { deny: [\"forbidden\"] } } } ]\n"
+        "}\n";
+
+    REQUIRE(h_server_start(&srv, NULL, conf));
+    REQUIRE_OK(natsOptions_Create(&opts));
+    CHECK_OK(natsOptions_SetURL(opts, srv.url));
+    CHECK_OK(natsOptions_SetUserInfo(opts, "u", "p"));
+    /* Quiet: the default handler would print every violation. */
+    CHECK_OK(natsOptions_SetErrorHandler(opts, _ignoreErrors, NULL));
+    REQUIRE_OK(natsConnection_Connect(&nc, opts));
+    natsOptions_Destroy(opts);
+
+    end = h_now_ms() + 1500;
+    while (h_now_ms() < end)
+    {
+        const char *t = NULL;
+
+        natsConnection_PublishString(nc, "forbidden", "x");
+        natsConnection_GetLastError(nc, &t);
+        reads++;
+        /* Read the text a little later, after more errors came in (this also keeps the
+         * loop from starving the library's threads under valgrind). */
+        _sleepUs(300);
+        if ((t == NULL) || (t[0] == '\0'))
+            continue;
+        texts++;
+        for (int i = 0; (i < 1024) && (t[i] != '\0'); i++)
+        {
+            if (!isprint((unsigned char) t[i]) || (i == 1023))
+            {
+                bad++;
+                break;
+            }
+        }
+    }
+    if (!CHECK(texts > 0))
+        fprintf(stderr, "no error text seen in %ld reads\n", reads);
+    CHECK_INT(bad, 0);
+    natsConnection_Destroy(nc);
+    h_server_destroy(&srv);
 }
 
 /* cnats sleeps ReconnectWait (+ jitter, disabled here) before each attempt
@@ -1392,6 +1467,7 @@ main(void)
     RUN_TEST(test_restart_single_server);
     RUN_TEST(test_cluster_discovery_and_failover);
     RUN_TEST(test_max_reconnect_exhausted);
+    RUN_TEST(test_last_error_text_readable_while_errors_change);
     RUN_TEST(test_reconnect_wait_between_attempts);
     RUN_TEST(test_retry_on_failed_connect_async);
     RUN_TEST(test_retry_on_failed_connect_blocking);

@@ -911,3 +911,156 @@ fn reconnects_after_server_restart_and_resends_subscriptions() {
     flush(&nc);
     assert_eq!(sub.next_msg(2_000).unwrap().data(), b"again");
 }
+
+// ----- threads that read the socket while they wait (leader/follower reading) -----
+
+#[test]
+fn requests_from_many_threads_while_other_traffic_flows_lose_nothing() {
+    // Requesting threads take turns reading the requester's socket. Everything they read
+    // for others (replies of other threads, messages of an async subscription on the same
+    // connection) must still arrive, in order, and data they leave unread must be picked up
+    // by the connection's own reader.
+    let srv = NatsServer::start();
+    let responder = connect(&srv);
+    let _r = start_echo_responder(&responder, "svc.echo");
+    flush(&responder);
+
+    let nc = connect(&srv);
+    const BG: usize = 20_000;
+    let seen = Arc::new(Mutex::new(Vec::with_capacity(BG)));
+    let gate = Arc::new(Gate::default());
+    let (seen2, gate2) = (seen.clone(), gate.clone());
+    let _bg = nc
+        .subscribe(
+            "bg",
+            None,
+            handler(move |_c, _s, m| {
+                let m = m.expect("message");
+                let n: usize = std::str::from_utf8(m.data()).unwrap().parse().unwrap();
+                let mut v = seen2.lock().unwrap();
+                v.push(n);
+                if v.len() == BG {
+                    gate2.open();
+                }
+            }),
+            0,
+        )
+        .unwrap();
+    flush(&nc);
+
+    let publisher = connect(&srv);
+    thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..BG {
+                publisher.publish(b"bg", None, None, i.to_string().as_bytes()).unwrap();
+                if i % 1000 == 999 {
+                    thread::sleep(Duration::from_millis(2));
+                }
+            }
+            flush(&publisher);
+        });
+        for t in 0..8 {
+            let nc = &nc;
+            s.spawn(move || {
+                for i in 0..300 {
+                    let body = format!("{t}-{i}");
+                    let r = nc.request(b"svc.echo", None, body.as_bytes(), 5_000).unwrap();
+                    assert_eq!(r.data(), format!("re:{body}").as_bytes());
+                }
+            });
+        }
+    });
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        gate.wait();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
+        panic!("async subscription got {} of {BG} messages", seen.lock().unwrap().len())
+    });
+    let v = seen.lock().unwrap();
+    assert!(v.iter().enumerate().all(|(i, &n)| i == n), "messages out of order or duplicated");
+}
+
+#[test]
+fn unsubscribe_wakes_an_idle_delivery_thread_that_reads_the_socket() {
+    // An idle subscription thread reads its connection while it waits for messages. A
+    // change that brings no data (the subscription is removed from another thread) must
+    // still end it promptly: the completion callback runs and the thread goes away.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let got = Arc::new(AtomicUsize::new(0));
+    let got2 = got.clone();
+    let sub = nc
+        .subscribe(
+            "idle",
+            None,
+            handler(move |_c, _s, _m| {
+                got2.fetch_add(1, Ordering::SeqCst);
+            }),
+            0,
+        )
+        .unwrap();
+    flush(&nc);
+    nc.publish(b"idle", None, None, b"x").unwrap();
+    flush(&nc);
+    let t0 = Instant::now();
+    while got.load(Ordering::SeqCst) < 1 {
+        assert!(t0.elapsed() < WAIT, "message not delivered");
+        thread::sleep(Duration::from_millis(1));
+    }
+    // The delivery thread is idle now, reading the socket.
+    thread::sleep(Duration::from_millis(50));
+    let (tx, rx) = mpsc::channel();
+    sub.set_on_complete(Some(Box::new(move || {
+        let _ = tx.send(Instant::now());
+    })))
+    .unwrap();
+    let t1 = Instant::now();
+    nc.unsubscribe(&sub, 0).unwrap();
+    let done = rx.recv_timeout(WAIT).expect("completion callback did not run");
+    assert!(done.duration_since(t1) < Duration::from_secs(2), "completion took {:?}", done.duration_since(t1));
+    // The connection still works for others.
+    let s2 = nc.subscribe("after", None, None, 0).unwrap();
+    flush(&nc);
+    nc.publish(b"after", None, None, b"y").unwrap();
+    assert_eq!(s2.next_msg(2_000).unwrap().data(), b"y");
+}
+
+#[test]
+fn server_restart_while_a_thread_reads_for_its_request() {
+    // A request in flight when the server goes away: the thread reading for it gives the
+    // socket back, the request ends (timeout, no hang), the connection reconnects, and the
+    // next request works.
+    let mut srv = NatsServer::start();
+    let responder = connect(&srv);
+    let _r = start_echo_responder(&responder, "svc.echo");
+    flush(&responder);
+    let mut o = opts(&srv);
+    o.reconnect_wait_ms = 50;
+    o.max_reconnect = -1;
+    let nc = connect_with(o);
+    // A subject with a subscriber that never answers, so the request waits.
+    let silent = nc.subscribe("svc.silent", None, None, 0).unwrap();
+    flush(&nc);
+    let started = Instant::now();
+    let res = thread::scope(|s| {
+        let h = s.spawn(|| nc.request(b"svc.silent", None, b"x", 1_500));
+        thread::sleep(Duration::from_millis(200));
+        srv.restart();
+        h.join().unwrap()
+    });
+    assert!(res.is_err(), "a request nobody answers succeeded");
+    assert!(started.elapsed() < Duration::from_secs(5), "request hung: {:?}", started.elapsed());
+    drop(silent);
+    let t0 = Instant::now();
+    loop {
+        match nc.request(b"svc.echo", None, b"again", 1_000) {
+            Ok(m) => {
+                assert_eq!(m.data(), b"re:again");
+                break;
+            }
+            Err(e) => assert!(t0.elapsed() < Duration::from_secs(15), "no reply after restart: {:?}", e.status),
+        }
+    }
+}

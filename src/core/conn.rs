@@ -1,21 +1,28 @@
-//! A connection: shared state behind one mutex, one I/O task pair per socket on the private
+//! A connection: shared state behind one mutex, one I/O task per socket on the private
 //! runtime, and blocking calls for C callers.
 //!
 //! Publishing encodes straight into the shared outbound buffer under a short lock and wakes
 //! the writer only when it is idle; the writer swaps the buffer out and writes it whole, so
 //! whatever accumulated while it was busy goes out in one write (no timer, no fixed delay).
+//! A caller about to wait for an answer (a request, a flush, a delivery thread's reply)
+//! writes from its own thread when the writer is idle.
+//!
+//! Reading a plain TCP socket is a role (see `SharedReader`): the session's task holds it
+//! by default, and a thread about to block until something arrives (a request's reply, a
+//! flush's PONG, an idle subscription thread's next message) takes it and reads for itself,
+//! so that the kernel wakes that thread directly when its answer comes.
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::cell::Cell;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -31,7 +38,7 @@ use super::status::{ConnStatus, Error, Result, Status};
 use super::sub::{self, MsgCallback, Sub, Wakeups};
 use super::subject;
 use super::sync::{deadline_in, Waiter};
-use super::tls::{NatsStream, StreamReader, StreamWriter, TlsOptions};
+use super::tls::{NatsStream, PlainSocket, StreamReader, StreamWriter, TlsOptions};
 
 /// Above this many buffered bytes a publisher waits for the writer (while connected). The
 /// writer swaps the whole buffer out, so publishers fill one buffer while the other is
@@ -45,6 +52,9 @@ const CLOSE_FLUSH_WAIT: Duration = Duration::from_secs(2);
 type PongWaiter = Arc<Waiter<Result<()>>>;
 
 thread_local! {
+    /// Set while this thread holds a connection's reading role (see
+    /// [`Conn::read_while_waiting`]).
+    static READING: Cell<bool> = const { Cell::new(false) };
     /// Set by a delivery thread while it runs a callback for the last message it has queued:
     /// the callback's first publish may then be written from that thread (see
     /// [`Conn::write_direct`]), so a reply does not wait for the writer task to wake up.
@@ -72,7 +82,56 @@ pub struct Conn {
     resp_sid: AtomicU64,
     in_msgs: AtomicU64,
     in_bytes: AtomicU64,
+    /// The current plain-TCP session's reading state, shared with threads that wait for an
+    /// answer (see [`Conn::read_while_waiting`]).
+    reader: Mutex<Option<Arc<SharedReader>>>,
+    /// The last error's text for C callers (written under the state lock).
+    last_err_text: ErrText,
     pub name_c: Option<CString>,
+}
+
+/// Size of [`ErrText`], as cnats' `errStr`.
+const ERR_TEXT_LEN: usize = 256;
+
+/// A connection's last error text as C callers read it: a NUL-terminated buffer at a fixed
+/// address, overwritten in place by the next error (as cnats' `errStr`), so the pointer that
+/// `natsConnection_GetLastError` hands out never dangles, even when another thread records
+/// an error while the caller reads. Longer texts are cut at a character boundary.
+pub struct ErrText([AtomicU8; ERR_TEXT_LEN]);
+
+impl ErrText {
+    fn new() -> ErrText {
+        ErrText(std::array::from_fn(|_| AtomicU8::new(0)))
+    }
+
+    fn set(&self, text: &str) {
+        let mut end = text.len().min(ERR_TEXT_LEN - 1);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        for (slot, &b) in self.0.iter().zip(text.as_bytes()[..end].iter()) {
+            slot.store(if b == 0 { b' ' } else { b }, Ordering::Relaxed);
+        }
+        self.0[end].store(0, Ordering::Release);
+    }
+
+    /// The buffer, NUL-terminated, valid as long as the connection.
+    pub fn as_ptr(&self) -> *const std::ffi::c_char {
+        self.0.as_ptr() as *const std::ffi::c_char
+    }
+
+    /// A copy of the current text.
+    pub fn read(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        for slot in self.0.iter() {
+            let b = slot.load(Ordering::Acquire);
+            if b == 0 {
+                break;
+            }
+            v.push(b);
+        }
+        v
+    }
 }
 
 struct State {
@@ -89,7 +148,6 @@ struct State {
     cur: Option<usize>,
     next_sid: u64,
     last_err: Option<Error>,
-    last_err_c: CString,
     out_msgs: u64,
     out_bytes: u64,
     reconnects: u64,
@@ -98,7 +156,7 @@ struct State {
     local_addr: Option<SocketAddr>,
     io_task: Option<tokio::task::JoinHandle<()>>,
     /// The current session's plain socket, for direct writes.
-    direct_wr: Option<Arc<OwnedWriteHalf>>,
+    direct_wr: Option<Arc<PlainSocket>>,
     /// A thread is writing to the socket directly; the writer task must not write.
     direct_active: bool,
     /// The buffer swapped in for `out` during a direct write, kept for its capacity.
@@ -121,6 +179,100 @@ struct ReadBatch {
     msgs: u64,
     bytes: u64,
     last_sub: Option<Arc<Sub>>,
+}
+
+/// Where the reader is in the byte stream of one session.
+struct ReadSide {
+    rbuf: BytesMut,
+    parser: proto::Parser,
+    batch: ReadBatch,
+    /// Read size: the configured I/O buffer size, at least 32 KB.
+    chunk: usize,
+    /// Set when a waiting thread met the end of the session (EOF, a socket error, a protocol
+    /// error, a server error that ends it); the session's task ends with it.
+    failed: Option<Error>,
+}
+
+impl ReadSide {
+    /// Room for the rest of a large incomplete message in one go (no reassembly copies),
+    /// else for at least half a chunk.
+    fn reserve(&mut self) {
+        let want = self.parser.frame_len_needed().saturating_sub(self.rbuf.len()).min(4 << 20).max(self.chunk / 2);
+        if self.rbuf.capacity() - self.rbuf.len() < want {
+            self.rbuf.reserve(want.max(self.chunk));
+        }
+    }
+}
+
+/// The reading role of a plain-TCP session. Whoever holds `side` reads the socket: the
+/// session's task, or a thread that is about to block until an answer arrives (a reply, a
+/// PONG, a message for its subscription). A thread reading for itself is woken by the
+/// kernel when the answer comes, instead of waiting for the task to be woken and then to
+/// wake it: one thread wake-up per answer instead of two. While it reads, the socket is out
+/// of the set the task watches, so the data it consumes wakes no one else. Everything read
+/// is handled the same way whoever reads it.
+struct SharedReader {
+    side: Mutex<ReadSide>,
+    sock: Arc<PlainSocket>,
+    /// An eventfd that interrupts a reading thread's poll (the session ended, or what it
+    /// waits for changed).
+    kick: OwnedFd,
+    /// The session ended: no one reads any more.
+    over: AtomicBool,
+    /// Tells the task that a thread met the end of the session (see `ReadSide::failed`).
+    failed: Notify,
+}
+
+/// Interrupts a thread that reads while it waits (see [`Conn::read_while_waiting`]), when
+/// what it waits for changed without data arriving.
+#[derive(Clone)]
+pub(crate) struct Kicker(Arc<SharedReader>);
+
+impl Kicker {
+    pub(crate) fn kick(&self) {
+        // A thread that reads a connection only ever finds itself registered here: the
+        // role is exclusive, and what it queues goes to subscriptions of that connection.
+        // It looks at what it waits for after each read anyway.
+        if !READING.with(Cell::get) {
+            self.0.kick();
+        }
+    }
+}
+
+impl SharedReader {
+    fn new(sock: Arc<PlainSocket>, side: ReadSide) -> std::io::Result<SharedReader> {
+        // SAFETY: eventfd takes no pointers; a valid descriptor is owned from here on.
+        let kick = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if kick < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(SharedReader {
+            side: Mutex::new(side),
+            sock,
+            // SAFETY: `kick` was just created and is owned by nothing else.
+            kick: unsafe { OwnedFd::from_raw_fd(kick) },
+            over: AtomicBool::new(false),
+            failed: Notify::new(),
+        })
+    }
+
+    fn kick(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own eventfd.
+        unsafe { libc::write(self.kick.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+    }
+
+    fn drain_kick(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from our own non-blocking eventfd.
+        unsafe { libc::read(self.kick.as_raw_fd(), &mut v as *mut u64 as *mut libc::c_void, 8) };
+    }
+
+    /// Ends the session's reading: a thread polling gives the role back at once.
+    fn end(&self) {
+        self.over.store(true, Ordering::SeqCst);
+        self.kick();
+    }
 }
 
 pub struct Stats {
@@ -157,7 +309,6 @@ impl Conn {
                 cur: None,
                 next_sid: 1,
                 last_err: None,
-                last_err_c: CString::default(),
                 out_msgs: 0,
                 out_bytes: 0,
                 reconnects: 0,
@@ -180,6 +331,8 @@ impl Conn {
             resp_sid: AtomicU64::new(0),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
+            reader: Mutex::new(None),
+            last_err_text: ErrText::new(),
             name_c,
         });
         let c = conn.clone();
@@ -421,7 +574,7 @@ impl Conn {
             st.reconnects += 1;
             // A successful reconnect clears the connection's last error, as in cnats.
             st.last_err = None;
-            st.last_err_c = CString::default();
+            self.last_err_text.set("");
         }
         {
             // Subscriptions first, then what was published while disconnected (both empty
@@ -516,20 +669,48 @@ impl Conn {
     }
 
     async fn session(&self, stream: NatsStream, rbuf: BytesMut) -> SessionEnd {
-        let (rd, wr) = stream.into_split();
+        let (rd, wr) = match stream.into_split() {
+            Ok(h) => h,
+            Err(e) => return SessionEnd::Failed(io_err(e)),
+        };
         {
             let mut st = self.state.lock();
             st.direct_wr = wr.direct();
             st.session_id += 1;
         }
-        let end = self.session_io(rd, wr, rbuf).await;
+        let chunk = (self.opts.io_buf_size.max(4096) as usize).max(32 * 1024);
+        let side = ReadSide { rbuf, parser: proto::Parser::new(), batch: ReadBatch::default(), chunk, failed: None };
+        let end = match rd {
+            StreamReader::Plain(sock) => match SharedReader::new(sock, side) {
+                Ok(sh) => {
+                    let sh = Arc::new(sh);
+                    *self.reader.lock() = Some(sh.clone());
+                    let end = self.session_io(self.read_loop_shared(&sh), wr).await;
+                    self.end_shared_reader().await;
+                    end
+                }
+                Err(e) => SessionEnd::Failed(io_err(e)),
+            },
+            rd => self.session_io(self.read_loop(rd, side), wr).await,
+        };
         self.state.lock().direct_wr = None;
         end
     }
 
-    async fn session_io(&self, rd: StreamReader, wr: StreamWriter, rbuf: BytesMut) -> SessionEnd {
+    /// Takes the reading role back from a thread that may hold it, so that nothing of this
+    /// session is handled once the next one starts.
+    async fn end_shared_reader(&self) {
+        let Some(sh) = self.reader.lock().take() else { return };
+        sh.end();
+        while sh.side.try_lock().is_none() {
+            sh.kick();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    async fn session_io(&self, read: impl std::future::Future<Output = SessionEnd>, wr: StreamWriter) -> SessionEnd {
         tokio::select! {
-            r = self.read_loop(rd, rbuf) => r,
+            r = read => r,
             w = self.write_loop(wr) => w,
             p = self.ping_loop() => p,
             _ = self.reconnect_notify.notified() => {
@@ -538,43 +719,160 @@ impl Conn {
         }
     }
 
-    async fn read_loop(&self, mut rd: StreamReader, mut rbuf: BytesMut) -> SessionEnd {
-        let chunk = (self.opts.io_buf_size.max(4096) as usize).max(32 * 1024);
-        // Remembers how far an incomplete line was scanned, so a long INFO arriving in
-        // pieces is not rescanned from its start on every read.
-        let mut parser = proto::Parser::new();
-        let mut batch = ReadBatch::default();
+    /// Handles every complete operation in the buffer, then hands over what was queued.
+    fn process_buffer(&self, side: &mut ReadSide) -> Result<()> {
         loop {
-            loop {
-                match parser.parse(&mut rbuf) {
-                    Ok(Some(op)) => {
-                        if let Err(e) = self.process_op(op, &mut batch) {
-                            self.settle(&mut batch);
-                            return SessionEnd::Failed(e);
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        self.settle(&mut batch);
-                        return SessionEnd::Failed(proto_err(e));
+            match side.parser.parse(&mut side.rbuf) {
+                Ok(Some(op)) => {
+                    if let Err(e) = self.process_op(op, &mut side.batch) {
+                        self.settle(&mut side.batch);
+                        return Err(e);
                     }
                 }
+                Ok(None) => break,
+                Err(e) => {
+                    self.settle(&mut side.batch);
+                    return Err(proto_err(e));
+                }
             }
-            // Everything parsed from this read is queued: hand it over and wake each
-            // consumer once.
-            self.settle(&mut batch);
-            // Room for the rest of a large incomplete message in one go (no reassembly
-            // copies), else for at least half a chunk.
-            let want = parser.frame_len_needed().saturating_sub(rbuf.len()).min(4 << 20).max(chunk / 2);
-            if rbuf.capacity() - rbuf.len() < want {
-                rbuf.reserve(want.max(chunk));
+        }
+        // Everything parsed from this read is queued: hand it over and wake each consumer
+        // once.
+        self.settle(&mut side.batch);
+        Ok(())
+    }
+
+    /// The reader of a TLS session (or of a plain one without a shared reader).
+    async fn read_loop(&self, mut rd: StreamReader, mut side: ReadSide) -> SessionEnd {
+        loop {
+            if let Err(e) = self.process_buffer(&mut side) {
+                return SessionEnd::Failed(e);
             }
-            match rd.read_buf(&mut rbuf).await {
-                Ok(0) => return SessionEnd::Failed(Error::with_text(Status::ConnectionClosed, "connection closed by the server")),
+            side.reserve();
+            match rd.read_buf(&mut side.rbuf).await {
+                Ok(0) => return SessionEnd::Failed(closed_by_server()),
                 Ok(_) => {}
                 Err(e) => return SessionEnd::Failed(io_err(e)),
             }
         }
+    }
+
+    /// The reader of a plain-TCP session: reads whenever no waiting thread holds the role.
+    async fn read_loop_shared(&self, sh: &SharedReader) -> SessionEnd {
+        loop {
+            // When a thread holds the role, the socket is out of the watched set until it
+            // is done, and goes back in signalling if anything is left.
+            if let Some(Err(e)) = self.read_available(sh) {
+                return SessionEnd::Failed(e);
+            }
+            tokio::select! {
+                r = sh.sock.input_ready() => {
+                    if let Err(e) = r {
+                        return SessionEnd::Failed(io_err(e));
+                    }
+                }
+                _ = sh.failed.notified() => {}
+            }
+        }
+    }
+
+    /// Reads and handles everything the socket has now, unless a thread holds the role
+    /// (`None`). `Some(Err)` ends the session.
+    fn read_available(&self, sh: &SharedReader) -> Option<Result<()>> {
+        let mut side = sh.side.try_lock()?;
+        if let Some(e) = side.failed.take() {
+            return Some(Err(e));
+        }
+        loop {
+            if let Err(e) = self.process_buffer(&mut side) {
+                return Some(Err(e));
+            }
+            side.reserve();
+            match sh.sock.try_read(&mut side.rbuf) {
+                Ok(0) => return Some(Err(closed_by_server())),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(Ok(())),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Some(Err(io_err(e))),
+            }
+        }
+    }
+
+    /// Called by a thread about to block until `done()` holds (its reply, its PONG, a message
+    /// for its subscription): if no one is reading this connection's plain socket, the
+    /// thread reads and handles what arrives itself until then, until `deadline`, or until
+    /// the session ends. `register` gets a [`Kicker`] while the thread reads, and `None`
+    /// before it stops, so that others can interrupt it when `done()` changes without data
+    /// arriving. Returns whether `done()` held when it stopped; when the role is taken, the
+    /// session is TLS or ended, it returns at once and the caller waits as usual.
+    pub(crate) fn read_while_waiting(
+        &self,
+        deadline: Instant,
+        done: &dyn Fn() -> bool,
+        register: &dyn Fn(Option<Kicker>),
+    ) -> bool {
+        let Some(sh) = self.reader.lock().clone() else { return done() };
+        let Some(mut side) = sh.side.try_lock() else { return done() };
+        sh.sock.watch_input(false);
+        register(Some(Kicker(sh.clone())));
+        READING.with(|r| r.set(true));
+        let mut ok = false;
+        // Wait first: the caller has just sent what it waits an answer to, and whoever read
+        // last handled everything complete in the buffer.
+        let mut readable = false;
+        loop {
+            if done() {
+                ok = true;
+                break;
+            }
+            if side.failed.is_some() || sh.over.load(Ordering::SeqCst) {
+                break;
+            }
+            if !readable {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let mut fds = [
+                    libc::pollfd { fd: sh.sock.fd(), events: libc::POLLIN, revents: 0 },
+                    libc::pollfd { fd: sh.kick.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                ];
+                // Rounded up, so a deadline less than a millisecond away is not a busy loop.
+                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+                // SAFETY: polls two live descriptors described by a local array.
+                let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+                if r > 0 && fds[1].revents != 0 {
+                    sh.drain_kick();
+                }
+                // Input, end of stream or an error: a read tells which.
+                readable = r > 0 && fds[0].revents != 0;
+                continue;
+            }
+            readable = false;
+            side.reserve();
+            match sh.sock.try_read(&mut side.rbuf) {
+                Ok(0) => side.failed = Some(closed_by_server()),
+                Ok(_) => {
+                    if let Err(e) = self.process_buffer(&mut side) {
+                        side.failed = Some(e);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => readable = true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => side.failed = Some(io_err(e)),
+            }
+        }
+        READING.with(|r| r.set(false));
+        register(None);
+        let failed = side.failed.is_some();
+        drop(side);
+        if failed {
+            sh.failed.notify_one();
+        }
+        // Back in the watched set: the task is signalled at once if anything is left
+        // unread (or the socket failed).
+        sh.sock.watch_input(true);
+        ok
     }
 
     async fn write_loop(&self, mut wr: StreamWriter) -> SessionEnd {
@@ -1101,7 +1399,9 @@ impl Conn {
                 self.write_direct(st);
             }
         }
-        match w.wait(Some(deadline_in(timeout_ms))) {
+        let deadline = deadline_in(timeout_ms);
+        self.read_while_waiting(deadline, &|| w.is_set(), &|_| {});
+        match w.wait(Some(deadline)) {
             Some(r) => r,
             None => {
                 let mut st = self.state.lock();
@@ -1255,7 +1555,9 @@ impl Conn {
             self.resp.lock().waiters.remove(&token);
             return Err(e);
         }
-        match w.wait(Some(deadline_in(timeout_ms))) {
+        let deadline = deadline_in(timeout_ms);
+        self.read_while_waiting(deadline, &|| w.is_set(), &|_| {});
+        match w.wait(Some(deadline)) {
             Some(r) => r,
             None => {
                 self.resp.lock().waiters.remove(&token);
@@ -1447,6 +1749,9 @@ impl Conn {
             let p: Vec<_> = st.pongs.drain(..).flatten().collect();
             (p, was)
         };
+        if let Some(sh) = self.reader.lock().take() {
+            sh.end();
+        }
         self.state_cond.notify_all();
         self.close_notify.notify_waiters();
         for w in pongs {
@@ -1504,7 +1809,7 @@ impl Conn {
 
     pub(crate) fn set_last_error(&self, e: Error) {
         let mut st = self.state.lock();
-        st.last_err_c = CString::new(e.text.clone().unwrap_or_default().replace('\0', " ")).unwrap_or_default();
+        self.last_err_text.set(e.text.as_deref().unwrap_or_default());
         st.last_err = Some(e);
     }
 
@@ -1517,11 +1822,10 @@ impl Conn {
         }
     }
 
-    /// Pointer to the last error text, valid until the next error on this connection.
-    pub fn with_last_error_c<R>(&self, f: impl FnOnce(Status, &std::ffi::CStr) -> R) -> R {
+    /// The last error status and the connection's C text buffer (see [`ErrText`]).
+    pub fn last_error_c(&self) -> (Status, &ErrText) {
         let st = self.state.lock();
-        let s = st.last_err.as_ref().map_or(Status::Ok, |e| e.status);
-        f(s, &st.last_err_c)
+        (st.last_err.as_ref().map_or(Status::Ok, |e| e.status), &self.last_err_text)
     }
 
     // ----- accessors -----
@@ -1685,6 +1989,10 @@ async fn tcp_connect(url: &ServerUrl, order: i32, proxy: Option<super::options::
         }
     }
     Err(last)
+}
+
+fn closed_by_server() -> Error {
+    Error::with_text(Status::ConnectionClosed, "connection closed by the server")
 }
 
 fn io_err(e: std::io::Error) -> Error {

@@ -8,15 +8,19 @@
 use std::collections::VecDeque;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use super::conn::Conn;
+use super::conn::{Conn, Kicker};
 use super::msg::Msg;
 use super::runtime::{self, PerProcess};
 use super::status::{Error, Result, Status};
+
+/// How long an idle dedicated dispatcher reads its connection before it goes back to waiting
+/// for the reader's hand-over (it reads again after its next message).
+const READ_WAIT_SLICE: Duration = Duration::from_secs(30);
 
 /// Message handler: connection, subscription, and the message (`None` when a subscription
 /// created with a timeout saw no message in time). Runs on the subscription's dispatcher.
@@ -65,6 +69,8 @@ pub struct SubState {
     drain_natural: bool,
     pub drain_status: Status,
     on_complete: Option<CompleteCallback>,
+    /// Set while a `next_msg` caller reads the connection instead of waiting on `cond`.
+    poller: Option<Kicker>,
 }
 
 impl Sub {
@@ -81,7 +87,7 @@ impl Sub {
         let dispatcher = match &handler {
             None => None,
             Some(_) if conn.opts.global_delivery && timeout_ms <= 0 => Some(pool_dispatcher()?),
-            Some(_) => Some(Dispatcher::start_dedicated()?),
+            Some(_) => Some(Dispatcher::start_dedicated((timeout_ms <= 0).then(|| Arc::downgrade(&conn)))?),
         };
         Ok(Arc::new(Sub {
             sid,
@@ -114,6 +120,7 @@ impl Sub {
                 drain_natural: false,
                 drain_status: Status::Ok,
                 on_complete: None,
+                poller: None,
             }),
             cond: Condvar::new(),
         }))
@@ -180,7 +187,25 @@ impl Sub {
         }
         if timeout_ms > 0 {
             let deadline = Instant::now() + Duration::from_millis(timeout_ms as u64);
+            let mut may_read = true;
             while st.msgs.is_empty() && !st.closed && !st.draining {
+                if may_read {
+                    // Read the connection while waiting, if no one else does (see
+                    // `Conn::read_while_waiting`); once per wake-up.
+                    may_read = false;
+                    MutexGuard::unlocked(&mut st, || {
+                        self.conn.read_while_waiting(
+                            deadline,
+                            &|| {
+                                let st = self.state.lock();
+                                !st.msgs.is_empty() || st.closed || st.draining
+                            },
+                            &|k| self.state.lock().poller = k,
+                        );
+                    });
+                    continue;
+                }
+                may_read = true;
                 if self.cond.wait_until(&mut st, deadline).timed_out() {
                     break;
                 }
@@ -222,6 +247,16 @@ impl Sub {
         Ok(msg)
     }
 
+    /// Wakes whoever waits on this subscription's state: on `cond`, or reading the
+    /// connection in `next_msg`.
+    fn wake_waiters(&self) {
+        self.cond.notify_all();
+        let poller = self.state.lock().poller.clone();
+        if let Some(k) = poller {
+            k.kick();
+        }
+    }
+
     /// Marks the subscription closed and lets its dispatcher finish. Idempotent.
     pub(crate) fn close_local(self: &Arc<Sub>, conn_closed: bool) {
         let mut st = self.state.lock();
@@ -230,7 +265,7 @@ impl Sub {
         }
         if st.closed {
             drop(st);
-            self.cond.notify_all();
+            self.wake_waiters();
             return;
         }
         st.closed = true;
@@ -244,7 +279,7 @@ impl Sub {
             }
         }
         drop(st);
-        self.cond.notify_all();
+        self.wake_waiters();
         if let Some(d) = &self.dispatcher {
             d.push(Item::Close(self.clone()));
         }
@@ -307,7 +342,7 @@ impl Sub {
             st.drain_flushed = true;
             st.pending_msgs == 0 && !st.in_callback
         };
-        self.cond.notify_all();
+        self.wake_waiters();
         if idle {
             self.finish_drain();
         }
@@ -363,7 +398,7 @@ impl Sub {
             let mut st = self.state.lock();
             set_drain_complete(&mut st);
         }
-        self.cond.notify_all();
+        self.wake_waiters();
     }
 
     pub fn wait_drain(&self, timeout_ms: i64) -> Result<()> {
@@ -468,6 +503,10 @@ enum Item {
 pub struct Dispatcher {
     q: Mutex<DispatchQueue>,
     cond: Condvar,
+    /// A dedicated dispatcher's connection: while idle, the thread reads it itself (see
+    /// [`Conn::read_while_waiting`]), so that a message for its subscription is handled
+    /// without a hand-over from another thread.
+    conn: Option<Weak<Conn>>,
 }
 
 struct DispatchQueue {
@@ -475,13 +514,17 @@ struct DispatchQueue {
     /// The thread has ended (a dedicated dispatcher after its close marker): later items
     /// are dropped instead of queued, so none keeps its subscription alive.
     stopped: bool,
+    /// Set while the thread reads its connection instead of waiting on `cond`: whoever
+    /// queues something kicks it.
+    poller: Option<Kicker>,
 }
 
 impl Dispatcher {
-    fn new() -> Arc<Dispatcher> {
+    fn new(conn: Option<Weak<Conn>>) -> Arc<Dispatcher> {
         Arc::new(Dispatcher {
-            q: Mutex::new(DispatchQueue { items: VecDeque::new(), stopped: false }),
+            q: Mutex::new(DispatchQueue { items: VecDeque::new(), stopped: false, poller: None }),
             cond: Condvar::new(),
+            conn,
         })
     }
 
@@ -491,8 +534,12 @@ impl Dispatcher {
             return;
         }
         q.items.push_back(item);
+        let poller = q.poller.clone();
         drop(q);
         self.cond.notify_one();
+        if let Some(k) = poller {
+            k.kick();
+        }
     }
 
     /// Queues a batch under one lock and wakes the thread.
@@ -504,8 +551,12 @@ impl Dispatcher {
             return;
         }
         q.items.extend(items.drain(..));
+        let poller = q.poller.clone();
         drop(q);
         self.cond.notify_one();
+        if let Some(k) = poller {
+            k.kick();
+        }
     }
 
     /// Marks the thread as ended and releases whatever is still queued.
@@ -518,8 +569,8 @@ impl Dispatcher {
         drop(rest);
     }
 
-    fn start_dedicated() -> Result<Arc<Dispatcher>> {
-        let d = Dispatcher::new();
+    fn start_dedicated(conn: Option<Weak<Conn>>) -> Result<Arc<Dispatcher>> {
+        let d = Dispatcher::new(conn);
         let d2 = d.clone();
         runtime::spawn_thread("nats-sub", move || d2.run(true))
             .map_err(|e| Error::with_text(Status::SysError, format!("cannot start delivery thread: {e}")))?;
@@ -535,11 +586,28 @@ impl Dispatcher {
         loop {
             if batch.is_empty() {
                 let mut q = self.q.lock();
+                let mut may_read = true;
                 loop {
                     if !q.items.is_empty() {
                         std::mem::swap(&mut q.items, &mut batch);
                         break;
                     }
+                    if may_read && idle_timeout.is_none() {
+                        // Once per wake-up: when the role is taken or the session ended,
+                        // wait for the reader's hand-over instead.
+                        may_read = false;
+                        if let Some(conn) = self.conn.as_ref().and_then(Weak::upgrade) {
+                            MutexGuard::unlocked(&mut q, || {
+                                conn.read_while_waiting(
+                                    Instant::now() + READ_WAIT_SLICE,
+                                    &|| !self.q.lock().items.is_empty(),
+                                    &|k| self.q.lock().poller = k,
+                                );
+                            });
+                            continue;
+                        }
+                    }
+                    may_read = true;
                     match &idle_timeout {
                         Some((_, t)) => {
                             if self.cond.wait_for(&mut q, *t).timed_out() && q.items.is_empty() {
@@ -611,7 +679,7 @@ fn pool_dispatcher() -> Result<Arc<Dispatcher>> {
     let max = POOL_MAX.load(Ordering::Relaxed).max(1);
     let idx = POOL_NEXT.fetch_add(1, Ordering::Relaxed) % max;
     if idx >= pool.len() {
-        let d = Dispatcher::new();
+        let d = Dispatcher::new(None);
         let d2 = d.clone();
         runtime::spawn_thread("nats-pool", move || d2.run(false))
             .map_err(|e| Error::with_text(Status::SysError, format!("cannot start delivery thread: {e}")))?;

@@ -32,6 +32,11 @@ impl<T> Waiter<T> {
         true
     }
 
+    /// Whether the slot is filled (a value is waiting to be taken).
+    pub fn is_set(&self) -> bool {
+        self.slot.lock().is_some()
+    }
+
     /// Waits until the slot is filled or the deadline passes (`None`: forever) and takes the value.
     pub fn wait(&self, deadline: Option<Instant>) -> Option<T> {
         let mut g = self.slot.lock();

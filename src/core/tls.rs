@@ -30,7 +30,9 @@ use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKey
 use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, CipherSuite, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -796,52 +798,168 @@ pub(crate) enum NatsStream {
 
 /// The read half of a [`NatsStream`].
 pub(crate) enum StreamReader {
-    Plain(OwnedReadHalf),
+    Plain(Arc<PlainSocket>),
     Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
 }
 
-/// The write half of a [`NatsStream`]. A plain socket's half is shared: threads that are
-/// about to block on a reply write to it directly when the writer task is idle.
+/// The write half of a [`NatsStream`]. A plain socket is shared: threads that are about to
+/// block on a reply write to it directly when the writer task is idle.
 pub(crate) enum StreamWriter {
-    Plain(Arc<OwnedWriteHalf>),
+    Plain(Arc<PlainSocket>),
     Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>),
 }
 
+/// A plain TCP session's socket, non-blocking, written and read with plain system calls so
+/// that any thread may use it, not only the runtime's.
+///
+/// The runtime watches it for writability only. Input is watched through a private epoll
+/// set that the runtime watches: a thread that reads the socket itself while it waits for
+/// an answer takes the socket out of that set ([`PlainSocket::watch_input`]), so data it
+/// consumes wakes no one else, and puts it back when done (which signals at once if data
+/// is left).
+pub(crate) struct PlainSocket {
+    // Field order is drop order: both registrations go before the socket closes.
+    out_ready: AsyncFd<Fd>,
+    in_set: AsyncFd<OwnedFd>,
+    sock: std::net::TcpStream,
+}
+
+/// A descriptor owned elsewhere (by [`PlainSocket::sock`]).
+struct Fd(RawFd);
+
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+const INPUT_EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+
+impl PlainSocket {
+    /// Takes the socket over from the runtime's TCP stream. Must run on the runtime.
+    pub(crate) fn new(s: TcpStream) -> io::Result<PlainSocket> {
+        let sock = s.into_std()?;
+        sock.set_nonblocking(true)?;
+        let fd = sock.as_raw_fd();
+        // SAFETY: epoll_create1 takes no pointers; the descriptor is owned from here on.
+        let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if ep < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `ep` was just created and is owned by nothing else.
+        let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+        let mut ev = libc::epoll_event { events: INPUT_EVENTS, u64: 0 };
+        // SAFETY: both descriptors are open; `ev` is a live local.
+        if unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` belongs to `sock`, which is dropped after this registration (field
+        // order) and is never replaced.
+        let out_ready = unsafe { AsyncFd::register_with_interest(Fd(fd), Interest::WRITABLE) }.map_err(|e| e.into_parts().1)?;
+        // SAFETY: the registration owns `ep`.
+        let in_set = unsafe { AsyncFd::register_with_interest(ep, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+        Ok(PlainSocket { out_ready, in_set, sock })
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+
+    /// One non-blocking send.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: sends from a live slice on our open socket.
+        let n = unsafe {
+            libc::send(self.fd(), buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// One non-blocking receive into the buffer's spare capacity (0: end of stream).
+    pub(crate) fn try_read(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: receives at most `spare.len()` bytes into the spare capacity.
+        let n = unsafe { libc::recv(self.fd(), spare.as_mut_ptr() as *mut libc::c_void, spare.len(), libc::MSG_DONTWAIT) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel initialized `n` bytes of the spare capacity.
+        unsafe { buf.set_len(buf.len() + n as usize) };
+        Ok(n as usize)
+    }
+
+    async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.try_write(buf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let mut g = self.out_ready.writable().await?;
+                    // Wait for the next writability change unless the socket has room now.
+                    match self.try_write(buf) {
+                        Ok(n) => buf = &buf[n..],
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => g.clear_ready(),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the socket may have input (or was put back in the input set with input
+    /// waiting). Spurious returns happen; reads find out.
+    pub(crate) async fn input_ready(&self) -> io::Result<()> {
+        let mut g = self.in_set.readable().await?;
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        // SAFETY: a zero-timeout wait on our own epoll set into a local array; it only
+        // empties the set's ready list so that the next input signals again.
+        unsafe { libc::epoll_wait(self.in_set.get_ref().as_raw_fd(), evs.as_mut_ptr(), 4, 0) };
+        g.clear_ready();
+        Ok(())
+    }
+
+    /// Puts the socket in or takes it out of the watched input set.
+    pub(crate) fn watch_input(&self, on: bool) {
+        let mut ev = libc::epoll_event { events: if on { INPUT_EVENTS } else { 0 }, u64: 0 };
+        // SAFETY: both descriptors are open while `self` lives; `ev` is a live local.
+        unsafe { libc::epoll_ctl(self.in_set.get_ref().as_raw_fd(), libc::EPOLL_CTL_MOD, self.fd(), &mut ev) };
+    }
+
+    /// Ends the write side (FIN).
+    pub(crate) fn shutdown_write(&self) {
+        let _ = self.sock.shutdown(std::net::Shutdown::Write);
+    }
+}
+
 impl StreamWriter {
-    /// The shared plain socket half, for direct writes (none for TLS).
-    pub(crate) fn direct(&self) -> Option<Arc<OwnedWriteHalf>> {
+    /// The shared plain socket, for direct writes (none for TLS).
+    pub(crate) fn direct(&self) -> Option<Arc<PlainSocket>> {
         match self {
             StreamWriter::Plain(w) => Some(w.clone()),
             StreamWriter::Tls(_) => None,
         }
     }
 
-    pub(crate) async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+    pub(crate) async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
-            StreamWriter::Plain(w) => {
-                while !buf.is_empty() {
-                    match w.try_write(buf) {
-                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                        Ok(n) => buf = &buf[n..],
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => w.writable().await?,
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(())
-            }
+            StreamWriter::Plain(w) => w.write_all(buf).await,
             StreamWriter::Tls(w) => tokio::io::AsyncWriteExt::write_all(w, buf).await,
         }
     }
 
-    /// Ends the write side (FIN / TLS close_notify). The caller has dropped every other
-    /// reference to a plain half.
+    /// Ends the write side (FIN / TLS close_notify).
     pub(crate) async fn shutdown(self) -> io::Result<()> {
         match self {
-            StreamWriter::Plain(w) => match Arc::try_unwrap(w) {
-                Ok(mut w) => tokio::io::AsyncWriteExt::shutdown(&mut w).await,
-                // Dropping the last reference shuts the write side down too.
-                Err(_) => Ok(()),
-            },
+            StreamWriter::Plain(w) => {
+                w.shutdown_write();
+                Ok(())
+            }
             StreamWriter::Tls(mut w) => tokio::io::AsyncWriteExt::shutdown(&mut w).await,
         }
     }
@@ -859,18 +977,18 @@ impl NatsStream {
         matches!(self, NatsStream::Tls(_))
     }
 
-    /// Splits into halves that the reader and writer tasks own.
-    pub(crate) fn into_split(self) -> (StreamReader, StreamWriter) {
-        match self {
+    /// Splits into halves that the reader and writer tasks own. Must run on the runtime.
+    pub(crate) fn into_split(self) -> io::Result<(StreamReader, StreamWriter)> {
+        Ok(match self {
             NatsStream::Plain(s) => {
-                let (r, w) = s.into_split();
-                (StreamReader::Plain(r), StreamWriter::Plain(Arc::new(w)))
+                let p = Arc::new(PlainSocket::new(s)?);
+                (StreamReader::Plain(p.clone()), StreamWriter::Plain(p))
             }
             NatsStream::Tls(s) => {
                 let (r, w) = tokio::io::split(*s);
                 (StreamReader::Tls(r), StreamWriter::Tls(w))
             }
-        }
+        })
     }
 
     /// The plain socket, for a TLS upgrade. `None` when already TLS.
@@ -915,7 +1033,7 @@ impl AsyncWrite for NatsStream {
 impl AsyncRead for StreamReader {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            StreamReader::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            StreamReader::Plain(_) => Poll::Ready(Err(io::Error::other("a plain session is read through its shared reader"))),
             StreamReader::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }

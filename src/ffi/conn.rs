@@ -279,11 +279,10 @@ pub unsafe extern "C" fn natsConnection_GetLastError(nc: *mut natsConnection, la
             Ok(c) if !lastError.is_null() => c,
             _ => return super::error::record(FUNC, &Error::new(Status::InvalidArg)),
         };
-        c.with_last_error_c(|s, text| {
-            // SAFETY: non-NULL out-pointer; the text lives in the connection until its next error.
-            unsafe { *lastError = text.as_ptr() };
-            s as natsStatus
-        })
+        let (s, text) = c.last_error_c();
+        // SAFETY: non-NULL out-pointer; the buffer lives as long as the connection.
+        unsafe { *lastError = text.as_ptr() };
+        s as natsStatus
     })
 }
 
@@ -299,18 +298,17 @@ pub unsafe extern "C" fn natsConnection_ReadLastError(nc: *mut natsConnection, b
             Ok(c) => c,
             Err(e) => return super::error::record(FUNC, &e),
         };
-        c.with_last_error_c(|s, text| {
-            if !buf.is_null() && n > 0 {
-                let bytes = text.to_bytes();
-                let k = bytes.len().min(n - 1);
-                // SAFETY: `buf` has `n` writable bytes and k + 1 <= n.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, k);
-                    *buf.add(k) = 0;
-                }
+        let (s, text) = c.last_error_c();
+        if !buf.is_null() && n > 0 {
+            let bytes = text.read();
+            let k = bytes.len().min(n - 1);
+            // SAFETY: `buf` has `n` writable bytes and k + 1 <= n.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, k);
+                *buf.add(k) = 0;
             }
-            s as natsStatus
-        })
+        }
+        s as natsStatus
     })
 }
 
