@@ -40,6 +40,9 @@ use super::subject;
 use super::sync::{deadline_in, Waiter};
 use super::tls::{NatsStream, PlainSocket, StreamReader, StreamWriter, TlsOptions};
 
+/// The read half of a TLS session's stream.
+type TlsReadHalf = tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>;
+
 /// Above this many buffered bytes a publisher waits for the writer (while connected). The
 /// writer swaps the whole buffer out, so publishers fill one buffer while the other is
 /// written: memory stays near twice this, and both buffers keep their capacity.
@@ -691,7 +694,7 @@ impl Conn {
                 }
                 Err(e) => SessionEnd::Failed(io_err(e)),
             },
-            rd => self.session_io(self.read_loop(rd, side), wr).await,
+            StreamReader::Tls(rd) => self.session_io(self.read_loop(rd, side), wr).await,
         };
         self.state.lock().direct_wr = None;
         end
@@ -742,8 +745,8 @@ impl Conn {
         Ok(())
     }
 
-    /// The reader of a TLS session (or of a plain one without a shared reader).
-    async fn read_loop(&self, mut rd: StreamReader, mut side: ReadSide) -> SessionEnd {
+    /// The reader of a TLS session.
+    async fn read_loop(&self, mut rd: TlsReadHalf, mut side: ReadSide) -> SessionEnd {
         loop {
             if let Err(e) = self.process_buffer(&mut side) {
                 return SessionEnd::Failed(e);

@@ -796,7 +796,8 @@ pub(crate) enum NatsStream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// The read half of a [`NatsStream`].
+/// The read half of a [`NatsStream`]. A plain socket is read through the connection's
+/// shared reader (conn.rs), a TLS stream by the session's task.
 pub(crate) enum StreamReader {
     Plain(Arc<PlainSocket>),
     Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
@@ -1026,15 +1027,6 @@ impl AsyncWrite for NatsStream {
         match self.get_mut() {
             NatsStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             NatsStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-impl AsyncRead for StreamReader {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            StreamReader::Plain(_) => Poll::Ready(Err(io::Error::other("a plain session is read through its shared reader"))),
-            StreamReader::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
