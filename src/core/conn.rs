@@ -1831,6 +1831,13 @@ impl Conn {
         (st.last_err.as_ref().map_or(Status::Ok, |e| e.status), &self.last_err_text)
     }
 
+    /// The last error status and a copy of its C text, both of the same error (errors are
+    /// recorded under the same lock).
+    pub fn last_error_c_copy(&self) -> (Status, Vec<u8>) {
+        let st = self.state.lock();
+        (st.last_err.as_ref().map_or(Status::Ok, |e| e.status), self.last_err_text.read())
+    }
+
     // ----- accessors -----
 
     pub fn status(&self) -> ConnStatus {

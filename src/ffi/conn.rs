@@ -298,9 +298,8 @@ pub unsafe extern "C" fn natsConnection_ReadLastError(nc: *mut natsConnection, b
             Ok(c) => c,
             Err(e) => return super::error::record(FUNC, &e),
         };
-        let (s, text) = c.last_error_c();
+        let (s, bytes) = c.last_error_c_copy();
         if !buf.is_null() && n > 0 {
-            let bytes = text.read();
             let k = bytes.len().min(n - 1);
             // SAFETY: `buf` has `n` writable bytes and k + 1 <= n.
             unsafe {
