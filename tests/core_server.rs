@@ -1064,3 +1064,73 @@ fn server_restart_while_a_thread_reads_for_its_request() {
         }
     }
 }
+
+#[test]
+fn concurrent_publishers_of_large_and_small_messages_keep_each_publishers_order() {
+    // cnats writes a publisher's full buffer from the publishing thread. Here too: on a
+    // plain socket a publisher that fills the buffer writes it itself while the others
+    // start a new one. Whoever writes, each publisher's messages must reach a subscriber
+    // complete, once, and in the order that publisher sent them.
+    let srv = NatsServer::start();
+    let sub_nc = connect(&srv);
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 120;
+    let got = Arc::new(Mutex::new(Vec::with_capacity(THREADS * PER_THREAD)));
+    let gate = Arc::new(Gate::default());
+    let (got2, gate2) = (got.clone(), gate.clone());
+    let _s = sub_nc
+        .subscribe(
+            "big",
+            None,
+            handler(move |_c, _s, m| {
+                let m = m.expect("message");
+                let d = m.data();
+                let t = d[0] as usize;
+                let seq = u32::from_le_bytes(d[1..5].try_into().unwrap()) as usize;
+                let intact = d[5..].iter().all(|&b| b == (seq % 251) as u8);
+                let mut v = got2.lock().unwrap();
+                v.push((t, seq, d.len(), intact));
+                if v.len() == THREADS * PER_THREAD {
+                    gate2.open();
+                }
+            }),
+            0,
+        )
+        .unwrap();
+    flush(&sub_nc);
+
+    let nc = connect(&srv);
+    let size_of = |seq: usize| if seq % 3 == 0 { 64 } else { 200 * 1024 + seq };
+    thread::scope(|s| {
+        for t in 0..THREADS {
+            let nc = &nc;
+            s.spawn(move || {
+                for seq in 0..PER_THREAD {
+                    let mut d = vec![(seq % 251) as u8; size_of(seq)];
+                    d[0] = t as u8;
+                    d[1..5].copy_from_slice(&(seq as u32).to_le_bytes());
+                    nc.publish(b"big", None, None, &d).unwrap();
+                }
+            });
+        }
+    });
+    flush(&nc);
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        gate.wait();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("subscriber got {} of {} messages", got.lock().unwrap().len(), THREADS * PER_THREAD));
+    let v = got.lock().unwrap();
+    let mut next = [0usize; THREADS];
+    for &(t, seq, len, intact) in v.iter() {
+        assert!(t < THREADS, "unknown publisher {t}");
+        assert_eq!(seq, next[t], "publisher {t}: message {seq} arrived when {} was due", next[t]);
+        assert_eq!(len, size_of(seq), "publisher {t}: message {seq} has the wrong size");
+        assert!(intact, "publisher {t}: message {seq} is corrupted");
+        next[t] += 1;
+    }
+    assert_eq!(next, [PER_THREAD; THREADS]);
+    assert_eq!(nc.stats().out_msgs, (THREADS * PER_THREAD) as u64);
+}

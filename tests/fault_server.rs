@@ -906,3 +906,117 @@ fn unanswered_pings_make_the_connection_stale() {
         assert_eq!(srv.accepted(), 2);
     });
 }
+
+// ----- a server that stops reading -----
+
+/// Script: the first connection completes the handshake and then reads nothing more (its
+/// socket stays open until `release` is set or 8 s pass, then it is closed); later
+/// connections are well-behaved servers.
+fn stops_reading(release: Arc<AtomicBool>) -> impl Fn(Peer) + Send + Sync + 'static {
+    move |mut p: Peer| {
+        if !p.handshake() {
+            return;
+        }
+        if p.index > 0 {
+            p.serve();
+            return;
+        }
+        let until = Instant::now() + Duration::from_secs(8);
+        while !release.load(Ordering::SeqCst) && Instant::now() < until {
+            thread::sleep(Duration::from_millis(20));
+        }
+        p.close();
+    }
+}
+
+/// Publishes 64 KB messages on `nc` from a new thread until a publish fails or `limit`
+/// messages went out; returns the thread and a counter of successful publishes.
+fn publish_until_blocked(nc: &Arc<Conn>, limit: usize) -> (thread::JoinHandle<Option<Status>>, Arc<AtomicUsize>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let (nc, c2) = (nc.clone(), count.clone());
+    let h = thread::spawn(move || {
+        let data = vec![7u8; 64 * 1024];
+        for _ in 0..limit {
+            if let Err(e) = nc.publish(b"fill", None, None, &data) {
+                return Some(e.status);
+            }
+            c2.fetch_add(1, Ordering::SeqCst);
+        }
+        None
+    });
+    (h, count)
+}
+
+/// Waits until `count` has not moved for 300 ms (the publisher is blocked); false if it
+/// kept moving for `limit`.
+fn wait_stalled(count: &AtomicUsize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut last = count.load(Ordering::SeqCst);
+    let mut since = Instant::now();
+    while Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+        let now = count.load(Ordering::SeqCst);
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if last > 0 && since.elapsed() >= Duration::from_millis(300) {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn close_releases_a_publisher_blocked_by_a_server_that_stopped_reading() {
+    // cnats writes a full buffer from the publishing thread and blocks while the socket has
+    // no room. Closing the connection from another thread must release that publisher: it
+    // returns, and its next publish fails with NATS_CONNECTION_CLOSED.
+    bounded(TEST_LIMIT, || {
+        let release = Arc::new(AtomicBool::new(false));
+        let srv = FakeServer::start(stops_reading(release.clone()));
+        let rec = Arc::new(Recorder::default());
+        let mut o = opts(&srv, &rec);
+        o.allow_reconnect = false;
+        let nc = connect(o);
+        let (h, count) = publish_until_blocked(&nc, 100_000);
+        assert!(wait_stalled(&count, WAIT), "the publisher never blocked ({} sent)", count.load(Ordering::SeqCst));
+        let sent = count.load(Ordering::SeqCst);
+        assert!(sent > 10, "blocked after only {sent} publishes of 64 KB");
+        let t0 = Instant::now();
+        nc.close();
+        let end = within(WAIT, "blocked publisher", move || h.join().unwrap());
+        assert_eq!(end, Some(Status::ConnectionClosed));
+        assert!(t0.elapsed() < Duration::from_secs(4), "close and release took {:?}", t0.elapsed());
+        assert_eq!(nc.status(), ConnStatus::Closed);
+        release.store(true, Ordering::SeqCst);
+    });
+}
+
+#[test]
+fn write_deadline_ends_a_session_whose_server_stopped_reading() {
+    // cnats' natsOptions_SetWriteDeadline: a write that cannot complete within the deadline
+    // fails, and the connection is treated as broken (disconnected, then reconnected). A
+    // publisher blocked in that write is released and can go on publishing.
+    bounded(TEST_LIMIT, || {
+        let release = Arc::new(AtomicBool::new(false));
+        let srv = FakeServer::start(stops_reading(release.clone()));
+        let rec = Arc::new(Recorder::default());
+        let mut o = opts(&srv, &rec);
+        o.write_deadline_ms = 200;
+        o.ping_interval_ms = 60_000;
+        let nc = connect(o);
+        let (h, count) = publish_until_blocked(&nc, 600);
+        let t0 = Instant::now();
+        rec.wait_for(Ev::Disconnected, 1, WAIT);
+        assert!(count.load(Ordering::SeqCst) > 10, "disconnected before the socket filled up");
+        assert!(t0.elapsed() < Duration::from_secs(4), "the write deadline took {:?} to end the session", t0.elapsed());
+        rec.wait_for(Ev::Reconnected, 1, WAIT);
+        // The publisher is not stuck: it finishes its loop (publishes that found the
+        // reconnect buffer full fail, the rest succeed).
+        let end = within(WAIT, "publisher after the reconnect", move || h.join().unwrap());
+        assert!(matches!(end, None | Some(Status::InsufficientBuffer)), "publisher ended with {end:?}");
+        flush_ok(&nc);
+        assert_eq!(nc.status(), ConnStatus::Connected);
+        release.store(true, Ordering::SeqCst);
+    });
+}

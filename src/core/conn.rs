@@ -43,12 +43,16 @@ use super::tls::{NatsStream, PlainSocket, StreamReader, StreamWriter, TlsOptions
 /// The read half of a TLS session's stream.
 type TlsReadHalf = tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>;
 
-/// Above this many buffered bytes a publisher waits for the writer (while connected). The
-/// writer swaps the whole buffer out, so publishers fill one buffer while the other is
-/// written: memory stays near twice this, and both buffers keep their capacity.
-const OUT_HIGH_WATER: usize = 256 * 1024;
+/// Above this many buffered bytes (while connected) a publisher writes the buffer itself on a
+/// plain socket, or waits for the writer task on TLS. The buffer is swapped out whole, so
+/// other publishers can fill another while it is written; a lone publisher gets its buffer
+/// back, so a publishing stream keeps about this much (twice with the writer task or
+/// concurrent publishers), and buffers keep their capacity.
+const OUT_HIGH_WATER: usize = 512 * 1024;
 /// A write buffer grown past this (a huge message) is released after use.
 const OUT_SHRINK_ABOVE: usize = 4 * 1024 * 1024;
+/// How long a blocking direct write waits for room before it looks at the connection again.
+const WRITE_WAIT_SLICE_MS: i32 = 50;
 /// How long Close waits for the writer to push out what is buffered.
 const CLOSE_FLUSH_WAIT: Duration = Duration::from_secs(2);
 
@@ -164,6 +168,11 @@ struct State {
     direct_active: bool,
     /// The buffer swapped in for `out` during a direct write, kept for its capacity.
     direct_spare: BytesMut,
+    /// The writer task is sending a buffer it took from `out`.
+    task_writing: bool,
+    /// Publishers waiting to write a full buffer themselves (see [`Conn::publish_inner`]);
+    /// the writer task leaves `out` to them.
+    pub_waiting: u32,
     /// Counts sessions, so a direct write can tell that a reconnect happened meanwhile.
     session_id: u64,
 }
@@ -322,6 +331,8 @@ impl Conn {
                 direct_wr: None,
                 direct_active: false,
                 direct_spare: BytesMut::new(),
+                task_writing: false,
+                pub_waiting: 0,
                 session_id: 0,
             }),
             state_cond: Condvar::new(),
@@ -884,13 +895,21 @@ impl Conn {
             // 0: data taken, 1: wait for work, 2: closing and everything written.
             let next = {
                 let mut st = self.state.lock();
+                if std::mem::take(&mut st.task_writing) && st.pub_waiting > 0 {
+                    self.state_cond.notify_all();
+                }
                 if st.direct_active {
                     // A thread is writing directly; it wakes us when it is done.
+                    1
+                } else if st.pub_waiting > 0 && !st.out.is_empty() && !st.closing {
+                    // A publisher found the buffer full and writes it itself; it wakes us
+                    // if anything is left.
                     1
                 } else if !st.out.is_empty() {
                     std::mem::swap(&mut st.out, &mut spare);
                     st.pings_in_out = 0;
                     st.write_scheduled = true;
+                    st.task_writing = true;
                     0
                 } else if st.closing {
                     2
@@ -1105,6 +1124,7 @@ impl Conn {
             st.status = ConnStatus::Reconnecting;
             st.pings_out = 0;
             st.write_scheduled = false;
+            st.task_writing = false;
             for w in st.pongs.drain(..).flatten() {
                 w.set(Err(Error::new(Status::ConnectionDisconnected)));
             }
@@ -1297,7 +1317,7 @@ impl Conn {
             if self.opts.reconnect_buf_size >= 0 && st.out.len() >= self.opts.reconnect_buf_size as usize {
                 return Err(Error::with_text(Status::InsufficientBuffer, "reconnect buffer is full"));
             }
-        } else {
+        } else if st.direct_wr.is_none() {
             while st.out.len() >= OUT_HIGH_WATER && st.status == ConnStatus::Connected && !st.closing {
                 self.state_cond.wait_for(&mut st, Duration::from_millis(100));
             }
@@ -1305,12 +1325,27 @@ impl Conn {
         proto::encode_pub(&mut st.out, subj, reply, hdrs.filter(|h| !h.is_empty()), data);
         st.out_msgs += 1;
         st.out_bytes += total as u64;
+        // A full buffer on a plain socket is written by the publisher itself, blocking until
+        // the socket took it (as cnats does): a fast publisher then pays for its own sends
+        // instead of handing each buffer to the writer task on another thread.
+        while st.out.len() >= OUT_HIGH_WATER && st.direct_wr.is_some() && st.status == ConnStatus::Connected && !st.closing {
+            if !st.write_scheduled || (!st.task_writing && !st.direct_active) {
+                // The role is free, or claimed by a writer task that has not taken the
+                // buffer yet (it waits while `direct_active` is set).
+                st.write_scheduled = true;
+                self.write_direct(st, true);
+                return Ok(());
+            }
+            st.pub_waiting += 1;
+            self.state_cond.wait_for(&mut st, Duration::from_millis(100));
+            st.pub_waiting -= 1;
+        }
         if !self.schedule_write(&mut st) {
             return Ok(());
         }
         // A delivery thread's first publish from a callback (a reply, typically) may write.
         if direct || DIRECT_BUDGET.with(|c| c.replace(false)) {
-            self.write_direct(st);
+            self.write_direct(st, false);
         } else {
             drop(st);
             self.write_notify.notify_one();
@@ -1321,8 +1356,10 @@ impl Conn {
     /// Writes what is buffered from the calling thread, without waking the writer task, when
     /// the caller is about to wait for an answer (a request, a flush) or is a delivery thread
     /// replying. The caller has just taken the writer's role (`schedule_write` said so). Only
-    /// what the socket takes without blocking is written; the writer task gets the rest.
-    fn write_direct(&self, mut st: MutexGuard<'_, State>) {
+    /// what the socket takes without blocking is written, unless `block` is set (a publisher
+    /// with a full buffer): then it waits for room, and gives up only on a failure, a close,
+    /// a new session or the write deadline. The writer task gets the rest.
+    fn write_direct(&self, mut st: MutexGuard<'_, State>, block: bool) {
         let wr = match &st.direct_wr {
             Some(w) if st.status == ConnStatus::Connected => w.clone(),
             _ => {
@@ -1333,15 +1370,25 @@ impl Conn {
         };
         st.direct_active = true;
         st.pings_in_out = 0;
-        let spare = std::mem::take(&mut st.direct_spare);
+        // A blocking write is a publisher's full buffer: other publishers start a new one,
+        // and a lone publisher gets this one back afterwards, so a stream of publishes keeps
+        // a single buffer instead of two.
+        let spare = if block { BytesMut::new() } else { std::mem::take(&mut st.direct_spare) };
         let mut data = std::mem::replace(&mut st.out, spare);
         let session = st.session_id;
         drop(st);
         self.state_cond.notify_all();
         let mut written = 0;
+        let started = std::time::Instant::now();
         while written < data.len() {
             match wr.try_write(&data[written..]) {
                 Ok(n) if n > 0 => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if block && e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if !wr.wait_writable(WRITE_WAIT_SLICE_MS) && !self.keep_writing(session, started) {
+                        break;
+                    }
+                }
                 // Would block, failed or wrote nothing: the writer task takes over (and
                 // reports a failure).
                 _ => break,
@@ -1359,8 +1406,13 @@ impl Conn {
             st.direct_spare = queued;
         } else {
             data.clear();
-            if data.capacity() <= OUT_HIGH_WATER {
-                st.direct_spare = data;
+            if data.capacity() <= OUT_SHRINK_ABOVE {
+                if st.out.is_empty() {
+                    std::mem::swap(&mut st.out, &mut data);
+                }
+                if data.capacity() > st.direct_spare.capacity() {
+                    st.direct_spare = data;
+                }
             }
         }
         // Hand what is left (or a close) to the writer task. It may have been woken while we
@@ -1375,6 +1427,16 @@ impl Conn {
         if notify {
             self.write_notify.notify_one();
         }
+    }
+
+    /// Whether a blocking direct write may go on waiting for room in the socket.
+    fn keep_writing(&self, session: u64, started: std::time::Instant) -> bool {
+        let st = self.state.lock();
+        let d = self.opts.write_deadline_ms;
+        st.session_id == session
+            && st.status == ConnStatus::Connected
+            && !st.closing
+            && (d <= 0 || started.elapsed() < Duration::from_millis(d as u64))
     }
 
     /// Publishes a message object, with its headers.
@@ -1399,7 +1461,7 @@ impl Conn {
             st.pings_in_out += 1;
             if self.schedule_write(&mut st) {
                 // The caller waits for the PONG anyway: write from here.
-                self.write_direct(st);
+                self.write_direct(st, false);
             }
         }
         let deadline = deadline_in(timeout_ms);

@@ -879,6 +879,13 @@ impl PlainSocket {
         }
     }
 
+    /// Waits up to `ms` for the socket to take more output (or fail); false on timeout.
+    pub(crate) fn wait_writable(&self, ms: i32) -> bool {
+        let mut p = libc::pollfd { fd: self.fd(), events: libc::POLLOUT, revents: 0 };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut p, 1, ms) > 0 }
+    }
+
     /// One non-blocking receive into the buffer's spare capacity (0: end of stream).
     pub(crate) fn try_read(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
         let spare = buf.spare_capacity_mut();
