@@ -5,7 +5,7 @@
 #   QUICK=1 bench/run.sh         # ~1-2 minutes: N/10, RUNS=3
 #
 # Environment:
-#   RUNS=5          runs per library and row (libraries alternate run by run)
+#   RUNS=7          runs per library and row (libraries alternate run by run)
 #   QUICK=1         smaller N, RUNS defaults to 3
 #   ROWS="pub/16 req/128 ..."   only these rows (default: all)
 #   OURS_LIB=path   use this libnats.so instead of building with cargo
@@ -25,7 +25,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 OUT=$BENCH/.build
 QUICK=${QUICK:-0}
-if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-3}; else RUNS=${RUNS:-5}; fi
+if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-3}; else RUNS=${RUNS:-7}; fi
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 STALL=${STALL:-20}
 CC=${CC:-cc}
