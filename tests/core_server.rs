@@ -1134,3 +1134,120 @@ fn concurrent_publishers_of_large_and_small_messages_keep_each_publishers_order(
     assert_eq!(next, [PER_THREAD; THREADS]);
     assert_eq!(nc.stats().out_msgs, (THREADS * PER_THREAD) as u64);
 }
+
+// ----- a server that stops reading -----
+
+/// Publishes 64 KB messages on `nc` from a new thread until a publish fails or `limit`
+/// messages went out; returns the thread and a counter of successful publishes.
+fn publish_until_blocked(nc: &Arc<Conn>, limit: usize) -> (thread::JoinHandle<Option<Status>>, Arc<AtomicUsize>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let (nc, c2) = (nc.clone(), count.clone());
+    let h = thread::spawn(move || {
+        let data = vec![7u8; 64 * 1024];
+        for _ in 0..limit {
+            if let Err(e) = nc.publish(b"fill", None, None, &data) {
+                return Some(e.status);
+            }
+            c2.fetch_add(1, Ordering::SeqCst);
+        }
+        None
+    });
+    (h, count)
+}
+
+/// Waits until `count` has not moved for 300 ms (the publisher is blocked); false if it
+/// kept moving (or never started) for `limit`.
+fn wait_stalled(count: &AtomicUsize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut last = count.load(Ordering::SeqCst);
+    let mut since = Instant::now();
+    while Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+        let now = count.load(Ordering::SeqCst);
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if last > 0 && since.elapsed() >= Duration::from_millis(300) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Joins `h`, failing the test if it has not ended within `limit`.
+fn join_within<T: Send + 'static>(h: thread::JoinHandle<T>, limit: Duration, what: &str) -> T {
+    let deadline = Instant::now() + limit;
+    while !h.is_finished() {
+        assert!(Instant::now() < deadline, "{what}: still running after {limit:?}");
+        thread::sleep(Duration::from_millis(10));
+    }
+    h.join().expect("thread panicked")
+}
+
+#[test]
+fn close_releases_a_publisher_blocked_by_a_server_that_stopped_reading() {
+    // cnats writes a full buffer from the publishing thread and blocks while the socket has
+    // no room. With the server frozen (SIGSTOP) the socket fills up; closing the connection
+    // from another thread must release that publisher: it returns, and its next publish
+    // fails with NATS_CONNECTION_CLOSED.
+    let srv = NatsServer::start();
+    let mut o = opts(&srv);
+    o.allow_reconnect = false;
+    let nc = connect_with(o);
+    flush(&nc);
+    srv.pause();
+    let (h, count) = publish_until_blocked(&nc, 100_000);
+    let stalled = wait_stalled(&count, Duration::from_secs(10));
+    let sent = count.load(Ordering::SeqCst);
+    if !stalled {
+        srv.resume();
+        panic!("the publisher never blocked ({sent} messages of 64 KB sent)");
+    }
+    assert!(sent > 10, "blocked after only {sent} publishes of 64 KB");
+    let t0 = Instant::now();
+    nc.close();
+    let end = join_within(h, WAIT, "publisher blocked on a frozen server");
+    assert_eq!(end, Some(Status::ConnectionClosed));
+    assert!(t0.elapsed() < Duration::from_secs(4), "close and release took {:?}", t0.elapsed());
+    assert_eq!(nc.status(), ConnStatus::Closed);
+    srv.resume();
+}
+
+#[test]
+fn write_deadline_ends_a_session_whose_server_stopped_reading() {
+    // cnats' natsOptions_SetWriteDeadline: a write that cannot complete within the deadline
+    // fails and the connection is treated as broken: disconnected, then reconnected once
+    // the server answers again. A publisher blocked in that write is released and goes on.
+    let srv = NatsServer::start();
+    let (dtx, disc) = mpsc::channel::<()>();
+    let (rtx, recon) = mpsc::channel::<()>();
+    let (dtx, rtx) = (Mutex::new(dtx), Mutex::new(rtx));
+    let mut o = opts(&srv);
+    o.write_deadline_ms = 200;
+    o.reconnect_wait_ms = 50;
+    o.timeout_ms = 500;
+    o.max_reconnect = -1;
+    o.disconnected_cb = Some(Arc::new(move |_c: &Arc<Conn>| {
+        let _ = dtx.lock().unwrap().send(());
+    }));
+    o.reconnected_cb = Some(Arc::new(move |_c: &Arc<Conn>| {
+        let _ = rtx.lock().unwrap().send(());
+    }));
+    let nc = connect_with(o);
+    flush(&nc);
+    srv.pause();
+    let (h, count) = publish_until_blocked(&nc, 600);
+    let t0 = Instant::now();
+    let disconnected = disc.recv_timeout(Duration::from_secs(10));
+    srv.resume();
+    disconnected.expect("no disconnect while the frozen server read nothing");
+    assert!(count.load(Ordering::SeqCst) > 10, "disconnected before the socket filled up");
+    assert!(t0.elapsed() < Duration::from_secs(8), "the write deadline took {:?} to end the session", t0.elapsed());
+    recon.recv_timeout(Duration::from_secs(10)).expect("no reconnect once the server runs again");
+    // The publisher is not stuck: it finishes its loop (publishes that found the reconnect
+    // buffer full fail, the rest succeed).
+    let end = join_within(h, Duration::from_secs(10), "publisher after the reconnect");
+    assert!(matches!(end, None | Some(Status::InsufficientBuffer)), "publisher ended with {end:?}");
+    flush(&nc);
+    assert_eq!(nc.status(), ConnStatus::Connected);
+}

@@ -128,6 +128,24 @@ impl NatsServer {
         }
     }
 
+    /// Freezes the server process (SIGSTOP): its sockets stay open but nothing is read or
+    /// written, as with a server that hangs. Killing it (drop, `stop`) still works.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let c = self.child.as_ref().expect("server not running");
+        // SAFETY: sends a signal to our own child process.
+        let rc = unsafe { libc::kill(c.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill({}, {sig}) failed", c.id());
+    }
+
     /// Stops the server and starts it again on the same port with the same arguments.
     pub fn restart(&mut self) {
         self.stop();
