@@ -895,7 +895,9 @@ impl Conn {
             // 0: data taken, 1: wait for work, 2: closing and everything written.
             let next = {
                 let mut st = self.state.lock();
-                if std::mem::take(&mut st.task_writing) && st.pub_waiting > 0 {
+                st.task_writing = false;
+                if st.pub_waiting > 0 {
+                    // Publishers wait for the socket to be free: it is, for now.
                     self.state_cond.notify_all();
                 }
                 if st.direct_active {
@@ -1414,6 +1416,10 @@ impl Conn {
                     st.direct_spare = data;
                 }
             }
+        }
+        if st.pub_waiting > 0 {
+            // A publisher waits with a full buffer to write it: the socket is free.
+            self.state_cond.notify_all();
         }
         // Hand what is left (or a close) to the writer task. It may have been woken while we
         // wrote and gone back to waiting without taking anything, so it is always told; a
