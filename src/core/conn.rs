@@ -51,6 +51,9 @@ type TlsReadHalf = tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream
 const OUT_HIGH_WATER: usize = 512 * 1024;
 /// A write buffer grown past this (a huge message) is released after use.
 const OUT_SHRINK_ABOVE: usize = 4 * 1024 * 1024;
+/// Messages of at least this many bytes are sent from the caller's memory when nothing is
+/// buffered (see [`Conn::publish_from_caller`]) instead of being copied into the buffer.
+const ZERO_COPY_MIN: usize = 32 * 1024;
 /// How long a blocking direct write waits for room before it looks at the connection again.
 const WRITE_WAIT_SLICE_MS: i32 = 50;
 /// How long Close waits for the writer to push out what is buffered.
@@ -168,6 +171,10 @@ struct State {
     direct_active: bool,
     /// The buffer swapped in for `out` during a direct write, kept for its capacity.
     direct_spare: BytesMut,
+    /// Bytes at the front of `out` that a direct write handed back after sending part of
+    /// them: they may end a frame the socket has begun, so they mean something only to this
+    /// session and are dropped, not replayed, when it ends.
+    torn: usize,
     /// The writer task is sending a buffer it took from `out`.
     task_writing: bool,
     /// Publishers waiting to write a full buffer themselves (see [`Conn::publish_inner`]);
@@ -331,6 +338,7 @@ impl Conn {
                 direct_wr: None,
                 direct_active: false,
                 direct_spare: BytesMut::new(),
+                torn: 0,
                 task_writing: false,
                 pub_waiting: 0,
                 session_id: 0,
@@ -910,6 +918,7 @@ impl Conn {
                 } else if !st.out.is_empty() {
                     std::mem::swap(&mut st.out, &mut spare);
                     st.pings_in_out = 0;
+                    st.torn = 0;
                     st.write_scheduled = true;
                     st.task_writing = true;
                     0
@@ -1127,6 +1136,9 @@ impl Conn {
             st.pings_out = 0;
             st.write_scheduled = false;
             st.task_writing = false;
+            // The rest of a frame the broken socket began must not reach the next server.
+            let torn = std::mem::take(&mut st.torn).min(st.out.len());
+            let _ = st.out.split_to(torn);
             for w in st.pongs.drain(..).flatten() {
                 w.set(Err(Error::new(Status::ConnectionDisconnected)));
             }
@@ -1324,6 +1336,12 @@ impl Conn {
                 self.state_cond.wait_for(&mut st, Duration::from_millis(100));
             }
         }
+        if total >= ZERO_COPY_MIN && st.out.is_empty() && !st.write_scheduled && st.status == ConnStatus::Connected && !st.closing {
+            if let Some(wr) = st.direct_wr.clone() {
+                self.publish_from_caller(st, &wr, subj, reply, hdrs.unwrap_or_default(), data);
+                return Ok(());
+            }
+        }
         proto::encode_pub(&mut st.out, subj, reply, hdrs.filter(|h| !h.is_empty()), data);
         st.out_msgs += 1;
         st.out_bytes += total as u64;
@@ -1372,6 +1390,7 @@ impl Conn {
         };
         st.direct_active = true;
         st.pings_in_out = 0;
+        let prev_torn = std::mem::take(&mut st.torn);
         // A blocking write is a publisher's full buffer: other publishers start a new one,
         // and a lone publisher gets this one back afterwards, so a stream of publishes keeps
         // a single buffer instead of two.
@@ -1399,9 +1418,18 @@ impl Conn {
         drop(wr);
         let mut st = self.state.lock();
         st.direct_active = false;
-        if written < data.len() {
+        // What is left may begin with the rest of a frame this session's socket began: all
+        // of it when this write stopped inside `data`, else the torn bytes it was handed.
+        let _ = data.split_to(written);
+        let mut torn = if written > 0 { data.len() } else { prev_torn.min(data.len()) };
+        if st.session_id != session || st.status != ConnStatus::Connected {
+            // That session is over: no other server may see those bytes.
+            let _ = data.split_to(torn);
+            torn = 0;
+        }
+        if !data.is_empty() {
             // The rest goes in front of what was buffered meanwhile.
-            let _ = data.split_to(written);
+            st.torn = torn;
             data.extend_from_slice(&st.out);
             let mut queued = std::mem::replace(&mut st.out, data);
             queued.clear();
@@ -1417,13 +1445,20 @@ impl Conn {
                 }
             }
         }
+        self.end_direct_write(st, session);
+    }
+
+    /// Ends a direct write (the caller has cleared `direct_active` and put back what it did
+    /// not write): wakes waiting publishers, and hands what is buffered (or a close) to the
+    /// writer task, or gives the writer's role back.
+    fn end_direct_write(&self, mut st: MutexGuard<'_, State>, session: u64) {
         if st.pub_waiting > 0 {
             // A publisher waits with a full buffer to write it: the socket is free.
             self.state_cond.notify_all();
         }
-        // Hand what is left (or a close) to the writer task. It may have been woken while we
-        // wrote and gone back to waiting without taking anything, so it is always told; a
-        // permit left for the next session's task only makes it look at the buffer.
+        // The writer task may have been woken while we wrote and gone back to waiting without
+        // taking anything, so it is always told; a permit left for the next session's task
+        // only makes it look at the buffer.
         let notify = !st.out.is_empty() || st.closing;
         if !notify && st.session_id == session && st.status == ConnStatus::Connected {
             // Still this session's writer, with nothing left: give the role back.
@@ -1433,6 +1468,78 @@ impl Conn {
         if notify {
             self.write_notify.notify_one();
         }
+    }
+
+    /// Sends a large message straight from the caller's memory (plain socket, nothing
+    /// buffered, the writer's role free): the control line, headers, payload and CRLF go out
+    /// in gathering sends, blocking while the socket is full, as [`Conn::write_direct`] does
+    /// with a full buffer. Only what the socket did not take (a close, a new session, the
+    /// write deadline or a failure ended the wait) is copied into the buffer, in front of
+    /// what other publishers added meanwhile, for the writer task.
+    fn publish_from_caller(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        wr: &PlainSocket,
+        subj: &[u8],
+        reply: Option<&[u8]>,
+        hdrs: &[u8],
+        data: &[u8],
+    ) {
+        st.write_scheduled = true;
+        st.direct_active = true;
+        st.out_msgs += 1;
+        st.out_bytes += (hdrs.len() + data.len()) as u64;
+        let session = st.session_id;
+        drop(st);
+        let mut head = BytesMut::with_capacity(subj.len() + reply.map_or(0, |r| r.len()) + 48);
+        proto::encode_pub_head(&mut head, subj, reply, hdrs.len(), data.len());
+        let parts: [&[u8]; 4] = [&head, hdrs, data, b"\r\n"];
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        // The parts from byte `from` of the whole frame on.
+        let rest = |from: usize| {
+            let mut skip = from;
+            parts.iter().filter_map(move |p| {
+                if skip >= p.len() {
+                    skip -= p.len();
+                    None
+                } else {
+                    let s = &p[skip..];
+                    skip = 0;
+                    Some(s)
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        let mut written = 0;
+        while written < len {
+            let iov: Vec<std::io::IoSlice<'_>> = rest(written).map(std::io::IoSlice::new).collect();
+            match wr.try_write_vectored(&iov) {
+                Ok(n) if n > 0 => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if !wr.wait_writable(WRITE_WAIT_SLICE_MS) && !self.keep_writing(session, started) {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        let mut st = self.state.lock();
+        st.direct_active = false;
+        // A frame the socket began is finished by this session or by no one.
+        let gone = st.session_id != session || st.status != ConnStatus::Connected;
+        if written < len && !(written > 0 && gone) {
+            if written > 0 {
+                st.torn = len - written;
+            }
+            let mut out = BytesMut::with_capacity(len - written + st.out.len());
+            for p in rest(written) {
+                out.extend_from_slice(p);
+            }
+            out.extend_from_slice(&st.out);
+            st.out = out;
+        }
+        self.end_direct_write(st, session);
     }
 
     /// Whether a blocking direct write may go on waiting for room in the socket.

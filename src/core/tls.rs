@@ -879,6 +879,22 @@ impl PlainSocket {
         }
     }
 
+    /// One non-blocking gathering send of `parts`, in order.
+    pub(crate) fn try_write_vectored(&self, parts: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        // SAFETY: an all-zero msghdr is valid (no name, no control data).
+        let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
+        // IoSlice is ABI-compatible with iovec on Unix.
+        m.msg_iov = parts.as_ptr() as *mut libc::iovec;
+        m.msg_iovlen = parts.len() as _;
+        // SAFETY: sends from live slices on our open socket.
+        let n = unsafe { libc::sendmsg(self.fd(), &m, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
     /// Waits up to `ms` for the socket to take more output (or fail); false on timeout.
     pub(crate) fn wait_writable(&self, ms: i32) -> bool {
         let mut p = libc::pollfd { fd: self.fd(), events: libc::POLLOUT, revents: 0 };

@@ -91,6 +91,24 @@ pub fn pub_frame_len(
     }
 }
 
+/// Appends the control line of [`encode_pub`]'s frame alone (up to and including its CRLF),
+/// for a caller that sends the headers, the payload and the final CRLF from where they are.
+pub fn encode_pub_head(out: &mut BytesMut, subject: &[u8], reply: Option<&[u8]>, hdr_len: usize, payload_len: usize) {
+    out.extend_from_slice(if hdr_len > 0 { b"HPUB " } else { b"PUB " });
+    out.extend_from_slice(subject);
+    out.extend_from_slice(b" ");
+    if let Some(r) = reply.filter(|r| !r.is_empty()) {
+        out.extend_from_slice(r);
+        out.extend_from_slice(b" ");
+    }
+    if hdr_len > 0 {
+        put_dec(out, hdr_len as u64);
+        out.extend_from_slice(b" ");
+    }
+    put_dec(out, (hdr_len + payload_len) as u64);
+    out.extend_from_slice(CRLF);
+}
+
 /// Append `PUB <subject> [reply] <#bytes>\r\n<payload>\r\n`, or, when
 /// `headers` is present and non-empty,
 /// `HPUB <subject> [reply] <#hdr bytes> <#total bytes>\r\n<headers><payload>\r\n`.
@@ -267,6 +285,27 @@ mod tests {
             &enc_pub(b"foo", None, Some(h), b"")[..],
             &b"HPUB foo 18 18\r\nNATS/1.0\r\nA: B\r\n\r\n\r\n"[..]
         );
+    }
+
+    #[test]
+    fn pub_head_then_parts_equals_the_whole_frame() {
+        let cases: [(&[u8], Option<&[u8]>, Option<&[u8]>, usize); 5] = [
+            (b"a", None, None, 0),
+            (b"a.b", Some(b"in.1"), None, 40_000),
+            (b"a", Some(b""), None, 7),
+            (b"h", None, Some(b"NATS/1.0\r\nk: v\r\n\r\n"), 33_000),
+            (b"h", Some(b"r"), Some(b"NATS/1.0\r\n\r\n"), 0),
+        ];
+        for (s, r, h, n) in cases {
+            let payload = vec![b'x'; n];
+            let whole = enc_pub(s, r, h, &payload);
+            let mut parts = BytesMut::new();
+            encode_pub_head(&mut parts, s, r, h.map_or(0, <[u8]>::len), n);
+            parts.extend_from_slice(h.unwrap_or_default());
+            parts.extend_from_slice(&payload);
+            parts.extend_from_slice(CRLF);
+            assert_eq!(parts, whole, "subject {s:?} reply {r:?} headers {h:?} payload {n}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod info;
 mod parse;
 
 pub use encode::{
-    dec_len, encode_connect, encode_pub, encode_sub, encode_unsub, pub_frame_len, PING, PONG,
+    dec_len, encode_connect, encode_pub, encode_pub_head, encode_sub, encode_unsub, pub_frame_len, PING, PONG,
 };
 pub use info::{parse_info, ConnectInfo, ServerInfo, CLIENT_LANG, CLIENT_PROTOCOL, CLIENT_VERSION};
 pub use parse::{
