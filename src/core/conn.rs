@@ -1399,22 +1399,7 @@ impl Conn {
         let session = st.session_id;
         drop(st);
         self.state_cond.notify_all();
-        let mut written = 0;
-        let started = std::time::Instant::now();
-        while written < data.len() {
-            match wr.try_write(&data[written..]) {
-                Ok(n) if n > 0 => written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if block && e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if !wr.wait_writable(WRITE_WAIT_SLICE_MS) && !self.keep_writing(session, started) {
-                        break;
-                    }
-                }
-                // Would block, failed or wrote nothing: the writer task takes over (and
-                // reports a failure).
-                _ => break,
-            }
-        }
+        let written = self.send_direct(&wr, &[&data], block, session);
         drop(wr);
         let mut st = self.state.lock();
         st.direct_active = false;
@@ -1495,35 +1480,7 @@ impl Conn {
         proto::encode_pub_head(&mut head, subj, reply, hdrs.len(), data.len());
         let parts: [&[u8]; 4] = [&head, hdrs, data, b"\r\n"];
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        // The parts from byte `from` of the whole frame on.
-        let rest = |from: usize| {
-            let mut skip = from;
-            parts.iter().filter_map(move |p| {
-                if skip >= p.len() {
-                    skip -= p.len();
-                    None
-                } else {
-                    let s = &p[skip..];
-                    skip = 0;
-                    Some(s)
-                }
-            })
-        };
-        let started = std::time::Instant::now();
-        let mut written = 0;
-        while written < len {
-            let iov: Vec<std::io::IoSlice<'_>> = rest(written).map(std::io::IoSlice::new).collect();
-            match wr.try_write_vectored(&iov) {
-                Ok(n) if n > 0 => written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if !wr.wait_writable(WRITE_WAIT_SLICE_MS) && !self.keep_writing(session, started) {
-                        break;
-                    }
-                }
-                _ => break,
-            }
-        }
+        let written = self.send_direct(wr, &parts, true, session);
         let mut st = self.state.lock();
         st.direct_active = false;
         // A frame the socket began is finished by this session or by no one.
@@ -1533,13 +1490,43 @@ impl Conn {
                 st.torn = len - written;
             }
             let mut out = BytesMut::with_capacity(len - written + st.out.len());
-            for p in rest(written) {
+            for p in parts_from(&parts, written) {
                 out.extend_from_slice(p);
             }
             out.extend_from_slice(&st.out);
             st.out = out;
         }
         self.end_direct_write(st, session);
+    }
+
+    /// Sends `parts` in order from the calling thread (the caller holds the writer's role
+    /// with `direct_active` set); returns how many bytes the socket took. Without `block` it
+    /// stops when the socket is full; with it, it waits for room and stops only on a failure,
+    /// a close, a new session or the write deadline. A failure is left for the writer task
+    /// to meet and report.
+    fn send_direct(&self, wr: &PlainSocket, parts: &[&[u8]], block: bool, session: u64) -> usize {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let started = std::time::Instant::now();
+        let mut written = 0;
+        while written < len {
+            let res = if parts.len() == 1 {
+                wr.try_write(&parts[0][written..])
+            } else {
+                let iov: Vec<std::io::IoSlice<'_>> = parts_from(parts, written).map(std::io::IoSlice::new).collect();
+                wr.try_write_vectored(&iov)
+            };
+            match res {
+                Ok(n) if n > 0 => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if block && e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if !wr.wait_writable(WRITE_WAIT_SLICE_MS) && !self.keep_writing(session, started) {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        written
     }
 
     /// Whether a blocking direct write may go on waiting for room in the socket.
@@ -2174,6 +2161,21 @@ async fn tcp_connect(url: &ServerUrl, order: i32, proxy: Option<super::options::
         }
     }
     Err(last)
+}
+
+/// The parts from byte `from` of their concatenation on.
+fn parts_from<'a>(parts: &'a [&'a [u8]], from: usize) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut skip = from;
+    parts.iter().filter_map(move |p| {
+        if skip >= p.len() {
+            skip -= p.len();
+            None
+        } else {
+            let s = &p[skip..];
+            skip = 0;
+            Some(s)
+        }
+    })
 }
 
 fn closed_by_server() -> Error {

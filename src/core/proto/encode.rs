@@ -289,7 +289,9 @@ mod tests {
 
     #[test]
     fn pub_head_then_parts_equals_the_whole_frame() {
-        let cases: [(&[u8], Option<&[u8]>, Option<&[u8]>, usize); 5] = [
+        // (subject, reply, headers, payload length)
+        type Case<'a> = (&'a [u8], Option<&'a [u8]>, Option<&'a [u8]>, usize);
+        let cases: [Case; 5] = [
             (b"a", None, None, 0),
             (b"a.b", Some(b"in.1"), None, 40_000),
             (b"a", Some(b""), None, 7),
