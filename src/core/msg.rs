@@ -9,20 +9,32 @@ use super::proto::MsgFrame;
 
 type Range = (u32, u32);
 
+/// `reply.0` of a message without a reply subject.
+const NO_REPLY: u32 = u32::MAX;
+
+/// 72 bytes: every received message is one of these on the heap until the user destroys
+/// it, so a backlog of queued messages costs little more than their frames.
 pub struct Msg {
     buf: Bytes,
     subject: Range,
-    reply: Option<Range>,
-    hdr: Range,
+    /// `(NO_REPLY, 0)` when there is none.
+    reply: Range,
+    /// The header block is `hdr_start..data.0`: the data follows it.
+    hdr_start: u32,
     data: Range,
+    /// What few messages need: parsed or user-set headers, FFI views. Boxed so that the
+    /// common message stays small.
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Default)]
+struct Extra {
     /// Headers once parsed or set by the user; when `None` the raw block in `buf` is current.
-    /// Boxed: most messages never have their headers parsed, and a small `Msg` keeps
-    /// queued messages cheap.
-    headers: Option<Box<Headers>>,
+    headers: Option<Headers>,
     /// True once `headers` differs from the raw block (set by the user).
-    headers_modified: bool,
+    modified: bool,
     /// Opaque per-message state owned by the FFI layer (C views of the headers).
-    pub ffi_cache: Option<Box<dyn std::any::Any + Send>>,
+    ffi_cache: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl std::fmt::Debug for Msg {
@@ -38,15 +50,14 @@ impl std::fmt::Debug for Msg {
 impl Msg {
     /// A message received from the server.
     pub fn from_frame(f: MsgFrame) -> Box<Msg> {
+        debug_assert_eq!(f.hdr.1, f.data.0);
         Box::new(Msg {
             buf: f.buf,
             subject: f.subject,
-            reply: f.reply,
-            hdr: f.hdr,
+            reply: f.reply.unwrap_or((NO_REPLY, 0)),
+            hdr_start: f.hdr.0,
             data: f.data,
-            headers: None,
-            headers_modified: false,
-            ffi_cache: None,
+            extra: None,
         })
     }
 
@@ -59,8 +70,11 @@ impl Msg {
     /// (natsOptions_SetMessageBufferPadding).
     pub fn with_padding(self: Box<Msg>, pad: usize) -> Box<Msg> {
         let mut m = Msg::build(self.subject(), self.reply(), self.raw_headers(), self.data(), pad);
-        m.headers = self.headers.clone();
-        m.headers_modified = self.headers_modified;
+        if let Some(x) = &self.extra {
+            if x.headers.is_some() {
+                m.extra = Some(Box::new(Extra { headers: x.headers.clone(), modified: x.modified, ffi_cache: None }));
+            }
+        }
         m
     }
 
@@ -77,6 +91,7 @@ impl Msg {
             b.put_u8(0);
             (start, start + r.len() as u32)
         });
+        let reply_r = reply_r.unwrap_or((NO_REPLY, 0));
         let hs = b.len() as u32;
         b.put_slice(hdr);
         let ds = b.len() as u32;
@@ -86,11 +101,9 @@ impl Msg {
             buf: b.freeze(),
             subject: (0, subject.len() as u32),
             reply: reply_r,
-            hdr: (hs, ds),
+            hdr_start: hs,
             data: (ds, ds + data.len() as u32),
-            headers: None,
-            headers_modified: false,
-            ffi_cache: None,
+            extra: None,
         })
     }
 
@@ -107,10 +120,10 @@ impl Msg {
         self.buf[self.subject.0 as usize..].as_ptr()
     }
     pub fn reply(&self) -> Option<&[u8]> {
-        self.reply.map(|r| self.slice(r))
+        (self.reply.0 != NO_REPLY).then(|| self.slice(self.reply))
     }
     pub fn reply_ptr(&self) -> Option<*const u8> {
-        self.reply.map(|r| self.buf[r.0 as usize..].as_ptr())
+        (self.reply.0 != NO_REPLY).then(|| self.buf[self.reply.0 as usize..].as_ptr())
     }
     pub fn data(&self) -> &[u8] {
         self.slice(self.data)
@@ -121,45 +134,66 @@ impl Msg {
     }
     /// Header bytes plus data bytes, as counted for pending-bytes limits and statistics.
     pub fn wire_len(&self) -> usize {
-        (self.hdr.1 - self.hdr.0) as usize + (self.data.1 - self.data.0) as usize
+        (self.data.1 - self.hdr_start) as usize
     }
     pub fn raw_headers(&self) -> &[u8] {
-        self.slice(self.hdr)
+        self.slice((self.hdr_start, self.data.0))
+    }
+    fn has_raw_headers(&self) -> bool {
+        self.data.0 > self.hdr_start
+    }
+    fn parsed_headers(&self) -> Option<&Headers> {
+        self.extra.as_ref().and_then(|x| x.headers.as_ref())
+    }
+    fn modified(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.modified)
+    }
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
     pub fn has_headers(&self) -> bool {
-        match &self.headers {
+        match self.parsed_headers() {
             Some(h) => !h.is_empty() || h.status().is_some(),
-            None => self.hdr.1 > self.hdr.0,
+            None => self.has_raw_headers(),
         }
     }
 
     /// The headers, parsed on first use. A malformed block reads as no headers.
     pub fn headers(&mut self) -> Option<&Headers> {
-        if self.headers.is_none() && self.hdr.1 > self.hdr.0 {
-            self.headers = Headers::parse(self.raw_headers()).ok().map(Box::new);
+        if self.parsed_headers().is_none() && self.has_raw_headers() {
+            if let Ok(h) = Headers::parse(self.raw_headers()) {
+                self.extra_mut().headers = Some(h);
+            }
         }
-        self.headers.as_deref()
+        self.parsed_headers()
     }
 
     /// Mutable headers, created empty when the message has none.
     pub fn headers_mut(&mut self) -> &mut Headers {
         self.headers();
-        self.headers_modified = true;
-        self.ffi_cache = None;
-        self.headers.get_or_insert_with(|| Box::new(Headers::new()))
+        let x = self.extra_mut();
+        x.modified = true;
+        x.ffi_cache = None;
+        x.headers.get_or_insert_with(Headers::new)
+    }
+
+    /// Opaque per-message state of the FFI layer (C views of the headers); dropped when the
+    /// headers change.
+    pub fn ffi_cache_mut(&mut self) -> &mut Option<Box<dyn std::any::Any + Send>> {
+        &mut self.extra_mut().ffi_cache
     }
 
     /// Encoded header block to publish with, if any.
     pub fn encoded_headers(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
-        if self.headers_modified {
-            let h = self.headers.as_ref()?;
+        if self.modified() {
+            let h = self.parsed_headers()?;
             if h.is_empty() && h.status().is_none() {
                 return None;
             }
             let mut v = Vec::with_capacity(h.encoded_len());
             h.encode(&mut v);
             Some(std::borrow::Cow::Owned(v))
-        } else if self.hdr.1 > self.hdr.0 {
+        } else if self.has_raw_headers() {
             Some(std::borrow::Cow::Borrowed(self.raw_headers()))
         } else {
             None
@@ -175,6 +209,11 @@ impl Msg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_is_small() {
+        assert!(std::mem::size_of::<Msg>() <= 72, "{}", std::mem::size_of::<Msg>());
+    }
 
     #[test]
     fn user_message_is_nul_terminated() {

@@ -64,10 +64,11 @@ fn vptr(v: &Option<CString>) -> *const c_char {
 /// The C view of a message's headers (None when it has none).
 fn msg_view(m: &mut Msg) -> Option<&HeaderView> {
     let h = m.headers()?.clone();
-    if m.ffi_cache.as_ref().is_none_or(|c| !c.is::<HeaderView>()) {
-        m.ffi_cache = Some(Box::new(HeaderView::build(&h)));
+    let cache = m.ffi_cache_mut();
+    if cache.as_ref().is_none_or(|c| !c.is::<HeaderView>()) {
+        *cache = Some(Box::new(HeaderView::build(&h)));
     }
-    m.ffi_cache.as_ref().and_then(|c| c.downcast_ref::<HeaderView>())
+    cache.as_ref().and_then(|c| c.downcast_ref::<HeaderView>())
 }
 
 fn key_arg<'a>(key: *const c_char) -> Result<&'a str, Error> {
