@@ -519,6 +519,9 @@ struct DispatchQueue {
     poller: Option<Kicker>,
 }
 
+/// Most items a delivery thread takes from its queue under one lock.
+const DISPATCH_BATCH: usize = 256;
+
 impl Dispatcher {
     fn new(conn: Option<Weak<Conn>>) -> Arc<Dispatcher> {
         Arc::new(Dispatcher {
@@ -581,15 +584,20 @@ impl Dispatcher {
     /// pool dispatcher runs for the life of the process.
     fn run(&self, dedicated: bool) {
         let mut idle_timeout: Option<(Arc<Sub>, Duration)> = None;
-        // Items are taken a batch at a time: one lock for everything queued.
-        let mut batch: VecDeque<Item> = VecDeque::new();
+        // Items are taken a batch at a time: one lock for up to DISPATCH_BATCH of them. The
+        // batch is bounded so that a backlog is held once (in the queue), not twice.
+        let mut batch: VecDeque<Item> = VecDeque::with_capacity(DISPATCH_BATCH);
+        // Whether more items were queued behind the current batch when it was taken.
+        let mut more = false;
         loop {
             if batch.is_empty() {
                 let mut q = self.q.lock();
                 let mut may_read = true;
                 loop {
                     if !q.items.is_empty() {
-                        std::mem::swap(&mut q.items, &mut batch);
+                        let n = q.items.len().min(DISPATCH_BATCH);
+                        batch.extend(q.items.drain(..n));
+                        more = !q.items.is_empty();
                         break;
                     }
                     if may_read && idle_timeout.is_none() {
@@ -627,7 +635,7 @@ impl Dispatcher {
                 Some(Item::Msg(sub, msg)) => {
                     // Nothing else queued here: a reply from this callback may be written
                     // at once by this thread.
-                    super::conn::set_direct_budget(batch.is_empty());
+                    super::conn::set_direct_budget(batch.is_empty() && !more);
                     sub.deliver(msg);
                     super::conn::set_direct_budget(false);
                 }
