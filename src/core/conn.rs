@@ -214,9 +214,10 @@ struct ReadSide {
 
 impl ReadSide {
     /// Room for the rest of a large incomplete message in one go (no reassembly copies),
-    /// else for at least half a chunk.
+    /// else for at least an eighth of a chunk. Received messages keep the buffer they were
+    /// read into alive, so its tail is filled before a new one is taken.
     fn reserve(&mut self) {
-        let want = self.parser.frame_len_needed().saturating_sub(self.rbuf.len()).min(4 << 20).max(self.chunk / 2);
+        let want = self.parser.frame_len_needed().saturating_sub(self.rbuf.len()).min(4 << 20).max(self.chunk / 8);
         if self.rbuf.capacity() - self.rbuf.len() < want {
             self.rbuf.reserve(want.max(self.chunk));
         }
