@@ -239,6 +239,50 @@ fn async_handler_delivers_in_order_on_a_library_thread() {
 }
 
 #[test]
+fn a_backlog_larger_than_one_dispatch_batch_is_delivered_in_order_with_exact_pending_counts() {
+    // The first callback holds the delivery thread until all N messages are queued behind it,
+    // so the delivery thread then works through a backlog several dispatch batches long.
+    // Each callback must see the pending count drop by exactly one per delivered message.
+    const N: usize = 3000;
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let (tx, rx) = mpsc::channel::<(Vec<u8>, i32)>();
+    let sub = nc
+        .subscribe(
+            "backlog.foo",
+            None,
+            handler(move |_c, s, m| {
+                let m = m.expect("message");
+                if m.data() == b"0" {
+                    release_rx.lock().unwrap().recv_timeout(WAIT).expect("released");
+                }
+                let pending = s.with_state(|st| st.pending_msgs).unwrap();
+                tx.send((m.data().to_vec(), pending)).unwrap();
+            }),
+            0,
+        )
+        .unwrap();
+    for i in 0..N {
+        nc.publish(b"backlog.foo", None, None, i.to_string().as_bytes()).unwrap();
+    }
+    flush(&nc);
+    let start = Instant::now();
+    while sub.with_state(|st| st.pending_msgs).unwrap() < (N - 1) as i32 {
+        assert!(start.elapsed() < WAIT, "the backlog never built up");
+        thread::sleep(Duration::from_millis(5));
+    }
+    release_tx.send(()).unwrap();
+    for i in 0..N {
+        let (d, pending) = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("message {i} not delivered"));
+        assert_eq!(d, i.to_string().into_bytes(), "out of order at {i}");
+        assert_eq!(pending, (N - 1 - i) as i32, "pending count in callback {i}");
+    }
+    assert!(rx.try_recv().is_err(), "more than {N} messages delivered");
+}
+
+#[test]
 fn global_delivery_async_handlers_in_order_on_the_shared_pool_thread() {
     // cnats: with natsOptions_UseGlobalMessageDelivery(true) async subscriptions are served by
     // the library's delivery pool (default size 1, so one thread for all of them), still one
