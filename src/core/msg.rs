@@ -68,7 +68,7 @@ impl Msg {
 
     /// The same message in its own buffer with `pad` zero bytes after the data
     /// (natsOptions_SetMessageBufferPadding).
-    pub fn with_padding(self: Box<Msg>, pad: usize) -> Box<Msg> {
+    pub fn with_padding(&self, pad: usize) -> Box<Msg> {
         let mut m = Msg::build(self.subject(), self.reply(), self.raw_headers(), self.data(), pad);
         if let Some(x) = &self.extra {
             if x.headers.is_some() {

@@ -74,10 +74,11 @@ pub(crate) unsafe fn snapshot(opts: *mut natsOptions) -> Option<Options> {
 
 /// Options with cnats' defaults and the library-wide settings of nats_OpenWithConfig.
 pub(crate) fn default_options() -> Options {
-    let mut o = Options::default();
-    o.global_delivery = super::nats::DEFAULT_TO_POOL.load(Ordering::Relaxed);
-    o.write_deadline_ms = super::nats::DEFAULT_WRITE_DEADLINE.load(Ordering::Relaxed);
-    o
+    Options {
+        global_delivery: super::nats::DEFAULT_TO_POOL.load(Ordering::Relaxed),
+        write_deadline_ms: super::nats::DEFAULT_WRITE_DEADLINE.load(Ordering::Relaxed),
+        ..Options::default()
+    }
 }
 
 fn trimmed(p: *const c_char) -> Result<Option<String>, Error> {
