@@ -1107,7 +1107,7 @@ impl Conn {
             }
         };
         let pad = self.opts.message_buffer_padding;
-        sub.enqueue(if pad > 0 { msg.with_padding(pad as usize) } else { msg }, &mut b.wake);
+        b.wake.add(sub, if pad > 0 { msg.with_padding(pad as usize) } else { msg });
     }
 
     fn route_reply(&self, mut msg: Box<Msg>) {

@@ -130,41 +130,52 @@ impl Sub {
         self.handler.is_some()
     }
 
-    /// Queues a message received for this subscription, enforcing the pending limits.
-    /// Called by the connection's reader only, so per-subscription order is kept.
-    pub(crate) fn enqueue(self: &Arc<Sub>, msg: Box<Msg>, wake: &mut Wakeups) {
-        let len = msg.wire_len() as i64;
+    /// Queues messages received for this subscription, in order, enforcing the pending
+    /// limits message by message under one lock. Called by the connection's reader only
+    /// (through [`Wakeups::add`]), so per-subscription order is kept.
+    fn enqueue_all(self: &Arc<Sub>, mut msgs: Vec<Box<Msg>>, wake: &mut Wakeups) {
         let mut st = self.state.lock();
         if st.closed || st.drain_skip {
             return;
         }
-        let over_msgs = st.limit_msgs > 0 && st.pending_msgs >= st.limit_msgs;
-        let over_bytes = st.limit_bytes > 0 && st.pending_bytes + len > st.limit_bytes;
-        if over_msgs || over_bytes {
-            st.dropped += 1;
-            let first = !st.slow;
-            st.slow = true;
+        // Each run of drops (a slow-consumer episode) is reported once.
+        let mut episodes = 0;
+        msgs.retain(|msg| {
+            let len = msg.wire_len() as i64;
+            let over_msgs = st.limit_msgs > 0 && st.pending_msgs >= st.limit_msgs;
+            let over_bytes = st.limit_bytes > 0 && st.pending_bytes + len > st.limit_bytes;
+            if over_msgs || over_bytes {
+                st.dropped += 1;
+                if !st.slow {
+                    episodes += 1;
+                }
+                st.slow = true;
+                return false;
+            }
+            st.slow = false;
+            st.pending_msgs += 1;
+            st.pending_bytes += len;
+            st.max_pending_msgs = st.max_pending_msgs.max(st.pending_msgs);
+            st.max_pending_bytes = st.max_pending_bytes.max(st.pending_bytes);
+            true
+        });
+        if !msgs.is_empty() {
+            match &self.dispatcher {
+                None => {
+                    st.msgs.extend(msgs);
+                    drop(st);
+                    wake.sub(self);
+                }
+                Some(d) => {
+                    drop(st);
+                    wake.dispatch(d, Item::Msgs(self.clone(), msgs));
+                }
+            }
+        } else {
             drop(st);
-            if first {
-                self.conn.report_async_error(Some(self.clone()), Error::new(Status::SlowConsumer));
-            }
-            return;
         }
-        st.slow = false;
-        st.pending_msgs += 1;
-        st.pending_bytes += len;
-        st.max_pending_msgs = st.max_pending_msgs.max(st.pending_msgs);
-        st.max_pending_bytes = st.max_pending_bytes.max(st.pending_bytes);
-        match &self.dispatcher {
-            None => {
-                st.msgs.push_back(msg);
-                drop(st);
-                wake.sub(self);
-            }
-            Some(d) => {
-                drop(st);
-                wake.dispatch(d, Item::Msg(self.clone(), msg));
-            }
+        for _ in 0..episodes {
+            self.conn.report_async_error(Some(self.clone()), Error::new(Status::SlowConsumer));
         }
     }
 
@@ -491,7 +502,8 @@ impl Sub {
 }
 
 enum Item {
-    Msg(Arc<Sub>, Box<Msg>),
+    /// Messages of one subscription, in order (one read's worth at most).
+    Msgs(Arc<Sub>, Vec<Box<Msg>>),
     /// Installs the idle timer of a subscribe-with-timeout (dedicated dispatchers only).
     Arm(Arc<Sub>),
     /// Ends a pool dispatcher (library close).
@@ -632,12 +644,15 @@ impl Dispatcher {
                         sub.deliver_timeout();
                     }
                 }
-                Some(Item::Msg(sub, msg)) => {
-                    // Nothing else queued here: a reply from this callback may be written
-                    // at once by this thread.
-                    super::conn::set_direct_budget(batch.is_empty() && !more);
-                    sub.deliver(msg);
-                    super::conn::set_direct_budget(false);
+                Some(Item::Msgs(sub, msgs)) => {
+                    let n = msgs.len();
+                    for (i, msg) in msgs.into_iter().enumerate() {
+                        // Nothing else queued here: a reply from this callback may be
+                        // written at once by this thread.
+                        super::conn::set_direct_budget(i + 1 == n && batch.is_empty() && !more);
+                        sub.deliver(msg);
+                        super::conn::set_direct_budget(false);
+                    }
                 }
                 Some(Item::Arm(sub)) => {
                     if dedicated && sub.timeout_ms > 0 {
@@ -736,6 +751,10 @@ fn set_drain_complete(st: &mut SubState) {
 /// subscription is woken once per batch, not once per message.
 #[derive(Default)]
 pub struct Wakeups {
+    /// Consecutive messages of one subscription, queued together when the subscription
+    /// changes or the batch is flushed: one lock of the subscription and one hand-over per
+    /// run of messages instead of per message.
+    run: Option<(Arc<Sub>, Vec<Box<Msg>>)>,
     subs: Vec<Arc<Sub>>,
     dispatchers: Vec<(Arc<Dispatcher>, Vec<Item>)>,
     /// Batches not in use, kept for their capacity.
@@ -744,6 +763,26 @@ pub struct Wakeups {
 
 impl Wakeups {
     const MAX: usize = 32;
+
+    /// Queues a message received for `s` (see [`Sub::enqueue_all`]).
+    pub(crate) fn add(&mut self, s: &Arc<Sub>, msg: Box<Msg>) {
+        if let Some((cur, msgs)) = &mut self.run {
+            if Arc::ptr_eq(cur, s) {
+                msgs.push(msg);
+                return;
+            }
+        }
+        self.end_run();
+        let mut msgs = Vec::with_capacity(16);
+        msgs.push(msg);
+        self.run = Some((s.clone(), msgs));
+    }
+
+    fn end_run(&mut self) {
+        if let Some((s, msgs)) = self.run.take() {
+            s.enqueue_all(msgs, self);
+        }
+    }
 
     fn sub(&mut self, s: &Arc<Sub>) {
         if self.subs.iter().rev().any(|x| Arc::ptr_eq(x, s)) {
@@ -772,6 +811,7 @@ impl Wakeups {
 
     /// Hands over and wakes everything owed.
     pub fn flush(&mut self) {
+        self.end_run();
         for s in self.subs.drain(..) {
             s.cond.notify_all();
         }
