@@ -444,37 +444,47 @@ impl Sub {
         self.state.lock().draining
     }
 
-    /// The dispatcher's side of one message.
-    fn deliver(self: &Arc<Sub>, msg: Box<Msg>) {
-        let len = msg.wire_len() as i64;
+    /// The dispatcher's side of a run of messages: each is counted out of the pending ones
+    /// and handed to the callback, in order. The end of one callback and the start of the
+    /// next share one lock of the state. `may_write_last`: the last callback may write its
+    /// first publish itself (nothing else is queued behind it).
+    fn deliver_all(self: &Arc<Sub>, msgs: Vec<Box<Msg>>, may_write_last: bool) {
+        let n = msgs.len();
         let mut st = self.state.lock();
-        st.pending_msgs -= 1;
-        st.pending_bytes -= len;
-        if st.closed {
+        for (i, msg) in msgs.into_iter().enumerate() {
+            st.pending_msgs -= 1;
+            st.pending_bytes -= msg.wire_len() as i64;
+            if st.closed {
+                continue;
+            }
+            st.delivered += 1;
+            let (d, max) = (st.delivered, st.max);
+            if max > 0 && d > max {
+                continue;
+            }
+            st.in_callback = true;
             drop(st);
+            if let Some(h) = &self.handler {
+                super::conn::set_direct_budget(may_write_last && i + 1 == n);
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&self.conn, self, Some(msg))));
+                super::conn::set_direct_budget(false);
+            }
+            st = self.state.lock();
+            st.in_callback = false;
+            let drained = st.draining && st.drain_flushed && st.pending_msgs == 0;
             self.cond.notify_all();
-            return;
+            if max > 0 && d == max {
+                drop(st);
+                self.conn.remove_sub(self);
+                st = self.state.lock();
+            } else if drained {
+                drop(st);
+                self.finish_drain();
+                st = self.state.lock();
+            }
         }
-        st.delivered += 1;
-        let (d, max) = (st.delivered, st.max);
-        if max > 0 && d > max {
-            return;
-        }
-        st.in_callback = true;
-        drop(st);
-        if let Some(h) = &self.handler {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&self.conn, self, Some(msg))));
-        }
-        let mut st = self.state.lock();
-        st.in_callback = false;
-        let drained = st.draining && st.drain_flushed && st.pending_msgs == 0;
         drop(st);
         self.cond.notify_all();
-        if max > 0 && d == max {
-            self.conn.remove_sub(self);
-        } else if drained {
-            self.finish_drain();
-        }
     }
 
     fn deliver_timeout(self: &Arc<Sub>) {
@@ -645,14 +655,9 @@ impl Dispatcher {
                     }
                 }
                 Some(Item::Msgs(sub, msgs)) => {
-                    let n = msgs.len();
-                    for (i, msg) in msgs.into_iter().enumerate() {
-                        // Nothing else queued here: a reply from this callback may be
-                        // written at once by this thread.
-                        super::conn::set_direct_budget(i + 1 == n && batch.is_empty() && !more);
-                        sub.deliver(msg);
-                        super::conn::set_direct_budget(false);
-                    }
+                    // When nothing else is queued here, a reply from the last callback may
+                    // be written at once by this thread.
+                    sub.deliver_all(msgs, batch.is_empty() && !more);
                 }
                 Some(Item::Arm(sub)) => {
                     if dedicated && sub.timeout_ms > 0 {
