@@ -6,6 +6,9 @@
  * - natsConnection_Connect failing thousands of times, and hours' worth of connect retries
  *   and reconnect attempts (reconnect wait 1 ms) against a closed port: VmRSS after a
  *   warm-up and at the end stay within a small margin, and no thread or descriptor leaks;
+ * - a slow subscription (its callback blocked) receiving one message in a hundred on the
+ *   same connection as a fast one: the messages it holds must not keep alive the read
+ *   buffers the fast one consumed (VmRSS stays within tens of MB, not hundreds);
  * - fork() in a process with live connections: the child creates its own connection and
  *   everything works there (async delivery, global pool, events, request/reply, inboxes
  *   distinct from the parent's, nats_CloseAndWait); the parent checks the child's exit
@@ -840,6 +843,92 @@ _forkOnce(int round)
     CHECK(f_wait(&fst.closed, before + 1, 5000));
 }
 
+/* ---- a slow subscription next to a fast one ---- */
+
+typedef struct
+{
+    h_waiter fast;      /* messages the fast subscription got */
+    h_waiter release;   /* flag: the slow callback may return */
+    h_waiter slow;      /* messages the slow subscription got */
+} pinState;
+
+static void
+_onFast(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void) nc; (void) sub;
+    natsMsg_Destroy(msg);
+    h_waiter_add(&((pinState *) closure)->fast, 1);
+}
+
+static void
+_onSlow(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    pinState *st = (pinState *) closure;
+
+    (void) nc; (void) sub;
+    h_waiter_wait_flag(&st->release, 120000);
+    natsMsg_Destroy(msg);
+    h_waiter_add(&st->slow, 1);
+}
+
+static void
+test_slow_subscription_does_not_pin_read_buffers(void)
+{
+    /* 1,000,000 messages of 128 B, one in 100 for the slow subscription: it ends up holding
+     * 10,000 messages (1.3 MB of data). If each kept its whole read buffer alive, they
+     * would hold on to nearly everything the fast subscription consumed (about 150 MB). */
+    const int         total = (gValgrind ? 20000 : 1000000);
+    const int         every = 100;
+    const int         nslow = (total + every - 1) / every;
+    natsConnection    *nc = NULL, *pub = NULL;
+    natsSubscription  *fast = NULL, *slow = NULL;
+    pinState          st;
+    char              payload[128];
+    long              rss0, rss1;
+    int               pm = 0, pb = 0;
+
+    memset(payload, 'p', sizeof(payload));
+    h_waiter_init(&st.fast);
+    h_waiter_init(&st.release);
+    h_waiter_init(&st.slow);
+    REQUIRE_OK(h_connect(&nc));
+    REQUIRE_OK(h_connect(&pub));
+    CHECK_OK(natsConnection_Subscribe(&fast, nc, "res.pin.fast", _onFast, &st));
+    CHECK_OK(natsConnection_Subscribe(&slow, nc, "res.pin.slow", _onSlow, &st));
+    CHECK_OK(natsSubscription_SetPendingLimits(fast, -1, -1));
+    CHECK_OK(natsSubscription_SetPendingLimits(slow, -1, -1));
+    CHECK_OK(natsConnection_Flush(nc));
+    rss0 = rss_kb();
+    for (int i = 0; i < total; i++)
+    {
+        natsStatus s = natsConnection_PublishString(pub, (i % every == 0) ? "res.pin.slow" : "res.pin.fast", payload);
+        if (s != NATS_OK)
+        {
+            CHECK_OK(s);
+            break;
+        }
+    }
+    CHECK_OK(natsConnection_Flush(pub));
+    CHECK(h_waiter_wait(&st.fast, total - nslow, 120000));
+    /* One message is in the blocked callback; the rest wait behind it. */
+    CHECK_OK(natsSubscription_GetPending(slow, &pm, &pb));
+    CHECK(pm >= nslow - 1 && pm <= nslow);
+    rss1 = rss_kb();
+    printf("    slow subscription holds %d messages (%d bytes); VmRSS %ld kB -> %ld kB\n", pm, pb, rss0, rss1);
+    if (!gValgrind)
+        CHECK(rss1 - rss0 < 64 * 1024);
+
+    h_waiter_set_flag(&st.release);
+    CHECK(h_waiter_wait(&st.slow, nslow, 60000));
+    natsSubscription_Destroy(fast);
+    natsSubscription_Destroy(slow);
+    natsConnection_Destroy(nc);
+    natsConnection_Destroy(pub);
+    h_waiter_destroy(&st.fast);
+    h_waiter_destroy(&st.release);
+    h_waiter_destroy(&st.slow);
+}
+
 static void
 test_fork_child_usable(void)
 {
@@ -858,6 +947,7 @@ main(void)
     RUN_TEST(test_per_sub_threads_released);
     RUN_TEST(test_failed_connect_loop);
     RUN_TEST(test_retry_and_reconnect_loops);
+    RUN_TEST(test_slow_subscription_does_not_pin_read_buffers);
     RUN_TEST(test_fork_child_usable);
     return h_finish();
 }

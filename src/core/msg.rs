@@ -107,6 +107,12 @@ impl Msg {
         })
     }
 
+    /// Moves the message into a buffer of its own (a copy of its frame), releasing its
+    /// share of the read buffer it was parsed from.
+    pub fn unshare(&mut self) {
+        self.buf = Bytes::copy_from_slice(&self.buf);
+    }
+
     #[inline]
     fn slice(&self, r: Range) -> &[u8] {
         &self.buf[r.0 as usize..r.1 as usize]

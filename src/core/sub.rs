@@ -140,7 +140,8 @@ impl Sub {
         }
         // Each run of drops (a slow-consumer episode) is reported once.
         let mut episodes = 0;
-        msgs.retain(|msg| {
+        let mixed = wake.mixed;
+        msgs.retain_mut(|msg| {
             let len = msg.wire_len() as i64;
             let over_msgs = st.limit_msgs > 0 && st.pending_msgs >= st.limit_msgs;
             let over_bytes = st.limit_bytes > 0 && st.pending_bytes + len > st.limit_bytes;
@@ -153,6 +154,11 @@ impl Sub {
                 return false;
             }
             st.slow = false;
+            if mixed && st.pending_msgs >= UNSHARED_AFTER {
+                // Waiting behind others while other subscriptions consume the rest of its
+                // read buffer: a copy, so that it does not keep that buffer alive.
+                msg.unshare();
+            }
             st.pending_msgs += 1;
             st.pending_bytes += len;
             st.max_pending_msgs = st.max_pending_msgs.max(st.pending_msgs);
@@ -541,6 +547,13 @@ struct DispatchQueue {
     poller: Option<Kicker>,
 }
 
+/// A received message shares the read buffer it was parsed from, which stays allocated
+/// until every message in it is destroyed. When messages of several subscriptions share
+/// one read, one slow subscription would keep alive buffers the others already consumed,
+/// so a message queued behind this many others (in such a read) gets its own copy: a slow
+/// subscription keeps at most this many read buffers alive.
+const UNSHARED_AFTER: i32 = 8;
+
 /// Most items a delivery thread takes from its queue under one lock.
 const DISPATCH_BATCH: usize = 256;
 
@@ -760,6 +773,8 @@ pub struct Wakeups {
     /// changes or the batch is flushed: one lock of the subscription and one hand-over per
     /// run of messages instead of per message.
     run: Option<(Arc<Sub>, Vec<Box<Msg>>)>,
+    /// Messages for more than one subscription were parsed since the last flush.
+    mixed: bool,
     subs: Vec<Arc<Sub>>,
     dispatchers: Vec<(Arc<Dispatcher>, Vec<Item>)>,
     /// Batches not in use, kept for their capacity.
@@ -777,7 +792,10 @@ impl Wakeups {
                 return;
             }
         }
-        self.end_run();
+        if self.run.is_some() {
+            self.mixed = true;
+            self.end_run();
+        }
         let mut msgs = Vec::with_capacity(16);
         msgs.push(msg);
         self.run = Some((s.clone(), msgs));
@@ -817,6 +835,7 @@ impl Wakeups {
     /// Hands over and wakes everything owed.
     pub fn flush(&mut self) {
         self.end_run();
+        self.mixed = false;
         for s in self.subs.drain(..) {
             s.cond.notify_all();
         }
