@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::CString;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,9 @@ pub struct Sub {
     pub timeout_ms: i64,
     pub(crate) state: Mutex<SubState>,
     pub(crate) cond: Condvar,
+    /// The reader's verdict on the last read with messages for this subscription: it got
+    /// under 1/SPARSE_SHARE of them (see UNSHARED_AFTER).
+    sparse: AtomicBool,
 }
 
 pub struct SubState {
@@ -98,6 +101,7 @@ impl Sub {
             handler,
             dispatcher,
             timeout_ms,
+            sparse: AtomicBool::new(false),
             state: Mutex::new(SubState {
                 msgs: VecDeque::new(),
                 pending_msgs: 0,
@@ -133,14 +137,13 @@ impl Sub {
     /// Queues messages received for this subscription, in order, enforcing the pending
     /// limits message by message under one lock. Called by the connection's reader only
     /// (through [`Wakeups::add`]), so per-subscription order is kept.
-    fn enqueue_all(self: &Arc<Sub>, mut msgs: Vec<Box<Msg>>, wake: &mut Wakeups) {
+    fn enqueue_all(self: &Arc<Sub>, mut msgs: Vec<Box<Msg>>, sparse: bool, wake: &mut Wakeups) {
         let mut st = self.state.lock();
         if st.closed || st.drain_skip {
             return;
         }
         // Each run of drops (a slow-consumer episode) is reported once.
         let mut episodes = 0;
-        let mixed = wake.mixed;
         msgs.retain_mut(|msg| {
             let len = msg.wire_len() as i64;
             let over_msgs = st.limit_msgs > 0 && st.pending_msgs >= st.limit_msgs;
@@ -154,9 +157,9 @@ impl Sub {
                 return false;
             }
             st.slow = false;
-            if mixed && st.pending_msgs >= UNSHARED_AFTER {
-                // Waiting behind others while other subscriptions consume the rest of its
-                // read buffer: a copy, so that it does not keep that buffer alive.
+            if sparse && st.pending_msgs >= UNSHARED_AFTER {
+                // Waiting behind others while other subscriptions consume most of its read
+                // buffer: a copy, so that it does not keep that buffer alive.
                 msg.unshare();
             }
             st.pending_msgs += 1;
@@ -548,11 +551,14 @@ struct DispatchQueue {
 }
 
 /// A received message shares the read buffer it was parsed from, which stays allocated
-/// until every message in it is destroyed. When messages of several subscriptions share
-/// one read, one slow subscription would keep alive buffers the others already consumed,
-/// so a message queued behind this many others (in such a read) gets its own copy: a slow
-/// subscription keeps at most this many read buffers alive.
+/// until every message in it is destroyed. A subscription that gets a small part of what a
+/// connection reads (under 1/SPARSE_SHARE of the messages of a read) and falls behind
+/// would keep alive buffers the other subscriptions already consumed, so its messages
+/// queued behind UNSHARED_AFTER others get their own copy: such a subscription keeps at
+/// most that many read buffers alive. Subscriptions that share reads evenly (fan-out,
+/// queue groups) or alone keep sharing: they free their buffers in order.
 const UNSHARED_AFTER: i32 = 8;
+const SPARSE_SHARE: usize = 8;
 
 /// Most items a delivery thread takes from its queue under one lock.
 const DISPATCH_BATCH: usize = 256;
@@ -773,8 +779,10 @@ pub struct Wakeups {
     /// changes or the batch is flushed: one lock of the subscription and one hand-over per
     /// run of messages instead of per message.
     run: Option<(Arc<Sub>, Vec<Box<Msg>>)>,
-    /// Messages for more than one subscription were parsed since the last flush.
-    mixed: bool,
+    /// Messages handed over since the last flush, in all and per subscription (up to MAX
+    /// subscriptions), to tell a subscription that gets a small part of a read.
+    seen_total: usize,
+    seen: Vec<(Arc<Sub>, usize)>,
     subs: Vec<Arc<Sub>>,
     dispatchers: Vec<(Arc<Dispatcher>, Vec<Item>)>,
     /// Batches not in use, kept for their capacity.
@@ -792,19 +800,29 @@ impl Wakeups {
                 return;
             }
         }
-        if self.run.is_some() {
-            self.mixed = true;
-            self.end_run();
-        }
+        self.end_run();
         let mut msgs = Vec::with_capacity(16);
         msgs.push(msg);
         self.run = Some((s.clone(), msgs));
     }
 
     fn end_run(&mut self) {
-        if let Some((s, msgs)) = self.run.take() {
-            s.enqueue_all(msgs, self);
-        }
+        let Some((s, msgs)) = self.run.take() else { return };
+        self.seen_total += msgs.len();
+        let count = match self.seen.iter().position(|(x, _)| Arc::ptr_eq(x, &s)) {
+            Some(i) => {
+                self.seen[i].1 += msgs.len();
+                self.seen[i].1
+            }
+            None if self.seen.len() < Self::MAX => {
+                self.seen.push((s.clone(), msgs.len()));
+                msgs.len()
+            }
+            None => self.seen_total,
+        };
+        // Early in a read the share is not known yet: the last read's verdict stands in.
+        let sparse = count * SPARSE_SHARE < self.seen_total || s.sparse.load(Ordering::Relaxed);
+        s.enqueue_all(msgs, sparse, self);
     }
 
     fn sub(&mut self, s: &Arc<Sub>) {
@@ -835,7 +853,10 @@ impl Wakeups {
     /// Hands over and wakes everything owed.
     pub fn flush(&mut self) {
         self.end_run();
-        self.mixed = false;
+        let total = std::mem::take(&mut self.seen_total);
+        for (s, count) in self.seen.drain(..) {
+            s.sparse.store(count * SPARSE_SHARE < total, Ordering::Relaxed);
+        }
         for s in self.subs.drain(..) {
             s.cond.notify_all();
         }
