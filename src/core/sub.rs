@@ -137,14 +137,14 @@ impl Sub {
     /// Queues messages received for this subscription, in order, enforcing the pending
     /// limits message by message under one lock. Called by the connection's reader only
     /// (through [`Wakeups::add`]), so per-subscription order is kept.
-    fn enqueue_all(self: &Arc<Sub>, mut msgs: Vec<Box<Msg>>, sparse: bool, wake: &mut Wakeups) {
+    fn enqueue_all(self: &Arc<Sub>, msgs: Run, sparse: bool, wake: &mut Wakeups) {
         let mut st = self.state.lock();
         if st.closed || st.drain_skip {
             return;
         }
         // Each run of drops (a slow-consumer episode) is reported once.
         let mut episodes = 0;
-        msgs.retain_mut(|msg| {
+        let msgs = msgs.retain_mut(|msg| {
             let len = msg.wire_len() as i64;
             let over_msgs = st.limit_msgs > 0 && st.pending_msgs >= st.limit_msgs;
             let over_bytes = st.limit_bytes > 0 && st.pending_bytes + len > st.limit_bytes;
@@ -168,7 +168,7 @@ impl Sub {
             st.max_pending_bytes = st.max_pending_bytes.max(st.pending_bytes);
             true
         });
-        if !msgs.is_empty() {
+        if let Some(msgs) = msgs {
             match &self.dispatcher {
                 None => {
                     st.msgs.extend(msgs);
@@ -457,7 +457,7 @@ impl Sub {
     /// and handed to the callback, in order. The end of one callback and the start of the
     /// next share one lock of the state. `may_write_last`: the last callback may write its
     /// first publish itself (nothing else is queued behind it).
-    fn deliver_all(self: &Arc<Sub>, msgs: Vec<Box<Msg>>, may_write_last: bool) {
+    fn deliver_all(self: &Arc<Sub>, msgs: Run, may_write_last: bool) {
         let n = msgs.len();
         let mut st = self.state.lock();
         for (i, msg) in msgs.into_iter().enumerate() {
@@ -520,9 +520,78 @@ impl Sub {
     }
 }
 
+/// Messages of one subscription in arrival order. A single message (the common case when
+/// several subscriptions' messages interleave) needs no allocation.
+pub(crate) enum Run {
+    One(Box<Msg>),
+    // Boxed: each message is handed to the C caller as its own allocation.
+    #[allow(clippy::vec_box)]
+    Many(Vec<Box<Msg>>),
+}
+
+impl Run {
+    fn len(&self) -> usize {
+        match self {
+            Run::One(_) => 1,
+            Run::Many(v) => v.len(),
+        }
+    }
+
+    fn push(&mut self, msg: Box<Msg>) {
+        match self {
+            Run::Many(v) => v.push(msg),
+            Run::One(_) => {
+                if let Run::One(first) = std::mem::replace(self, Run::Many(Vec::with_capacity(16))) {
+                    if let Run::Many(v) = self {
+                        v.push(first);
+                        v.push(msg);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps the messages `keep` accepts (in order); `None` when none is left.
+    fn retain_mut(self, mut keep: impl FnMut(&mut Box<Msg>) -> bool) -> Option<Run> {
+        match self {
+            Run::One(mut m) => keep(&mut m).then_some(Run::One(m)),
+            Run::Many(mut v) => {
+                v.retain_mut(keep);
+                (!v.is_empty()).then_some(Run::Many(v))
+            }
+        }
+    }
+}
+
+impl IntoIterator for Run {
+    type Item = Box<Msg>;
+    type IntoIter = RunIter;
+    fn into_iter(self) -> RunIter {
+        match self {
+            Run::One(m) => RunIter::One(Some(m)),
+            Run::Many(v) => RunIter::Many(v.into_iter()),
+        }
+    }
+}
+
+pub(crate) enum RunIter {
+    One(Option<Box<Msg>>),
+    Many(std::vec::IntoIter<Box<Msg>>),
+}
+
+impl Iterator for RunIter {
+    type Item = Box<Msg>;
+    fn next(&mut self) -> Option<Box<Msg>> {
+        match self {
+            RunIter::One(m) => m.take(),
+            RunIter::Many(it) => it.next(),
+        }
+    }
+}
+
 enum Item {
     /// Messages of one subscription, in order (one read's worth at most).
-    Msgs(Arc<Sub>, Vec<Box<Msg>>),
+    Msgs(Arc<Sub>, Run),
     /// Installs the idle timer of a subscribe-with-timeout (dedicated dispatchers only).
     Arm(Arc<Sub>),
     /// Ends a pool dispatcher (library close).
@@ -778,7 +847,7 @@ pub struct Wakeups {
     /// Consecutive messages of one subscription, queued together when the subscription
     /// changes or the batch is flushed: one lock of the subscription and one hand-over per
     /// run of messages instead of per message.
-    run: Option<(Arc<Sub>, Vec<Box<Msg>>)>,
+    run: Option<(Arc<Sub>, Run)>,
     /// Messages handed over since the last flush, in all and per subscription (up to MAX
     /// subscriptions), to tell a subscription that gets a small part of a read.
     seen_total: usize,
@@ -801,9 +870,7 @@ impl Wakeups {
             }
         }
         self.end_run();
-        let mut msgs = Vec::with_capacity(16);
-        msgs.push(msg);
-        self.run = Some((s.clone(), msgs));
+        self.run = Some((s.clone(), Run::One(msg)));
     }
 
     fn end_run(&mut self) {
