@@ -885,7 +885,9 @@ impl Wakeups {
                 self.seen.push((s.clone(), msgs.len()));
                 msgs.len()
             }
-            None => self.seen_total,
+            // Beyond MAX subscriptions in one read, each has a small part of it on average:
+            // this run is the estimate.
+            None => msgs.len(),
         };
         // Early in a read the share is not known yet: the last read's verdict stands in.
         let sparse = count * SPARSE_SHARE < self.seen_total || s.sparse.load(Ordering::Relaxed);
