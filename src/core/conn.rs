@@ -169,7 +169,8 @@ struct State {
     direct_wr: Option<Arc<PlainSocket>>,
     /// A thread is writing to the socket directly; the writer task must not write.
     direct_active: bool,
-    /// The buffer swapped in for `out` during a direct write, kept for its capacity.
+    /// The buffer swapped in for `out` when a direct write or the writer task takes it,
+    /// kept for its capacity.
     direct_spare: BytesMut,
     /// Bytes at the front of `out` that a direct write handed back after sending part of
     /// them: they may end a frame the socket has begun, so they mean something only to this
@@ -899,12 +900,17 @@ impl Conn {
     }
 
     async fn write_loop(&self, mut wr: StreamWriter) -> SessionEnd {
-        let mut spare = BytesMut::with_capacity(64 * 1024);
+        // The buffer being written. Once written it goes back as the connection's spare,
+        // which direct writes use too: a stream of publishes keeps two buffers in turn.
+        let mut buf = BytesMut::new();
         loop {
             // 0: data taken, 1: wait for work, 2: closing and everything written.
             let next = {
                 let mut st = self.state.lock();
                 st.task_writing = false;
+                if buf.capacity() > st.direct_spare.capacity() {
+                    std::mem::swap(&mut buf, &mut st.direct_spare);
+                }
                 if st.pub_waiting > 0 {
                     // Publishers wait for the socket to be free: it is, for now.
                     self.state_cond.notify_all();
@@ -917,7 +923,8 @@ impl Conn {
                     // if anything is left.
                     1
                 } else if !st.out.is_empty() {
-                    std::mem::swap(&mut st.out, &mut spare);
+                    let spare = std::mem::take(&mut st.direct_spare);
+                    buf = std::mem::replace(&mut st.out, spare);
                     st.pings_in_out = 0;
                     st.torn = 0;
                     st.write_scheduled = true;
@@ -942,20 +949,20 @@ impl Conn {
             self.state_cond.notify_all();
             let res = if self.opts.write_deadline_ms > 0 {
                 let d = Duration::from_millis(self.opts.write_deadline_ms as u64);
-                match tokio::time::timeout(d, wr.write_all(&spare)).await {
+                match tokio::time::timeout(d, wr.write_all(&buf)).await {
                     Ok(r) => r,
                     Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write deadline exceeded")),
                 }
             } else {
-                wr.write_all(&spare).await
+                wr.write_all(&buf).await
             };
             if let Err(e) = res {
                 return SessionEnd::Failed(io_err(e));
             }
-            if spare.capacity() > OUT_SHRINK_ABOVE {
-                spare = BytesMut::with_capacity(64 * 1024);
+            if buf.capacity() > OUT_SHRINK_ABOVE {
+                buf = BytesMut::new();
             } else {
-                spare.clear();
+                buf.clear();
             }
         }
     }
@@ -1092,7 +1099,7 @@ impl Conn {
     }
 
     /// Hands a received message to its subscription or to the request multiplexer.
-    fn route(&self, msg: Box<Msg>, sid: u64, b: &mut ReadBatch) {
+    fn route(&self, msg: Msg, sid: u64, b: &mut ReadBatch) {
         if sid == self.resp_sid.load(Ordering::Relaxed) && sid != 0 {
             self.route_reply(msg);
             return;
@@ -1110,7 +1117,7 @@ impl Conn {
         b.wake.add(sub, if pad > 0 { msg.with_padding(pad as usize) } else { msg });
     }
 
-    fn route_reply(&self, mut msg: Box<Msg>) {
+    fn route_reply(&self, mut msg: Msg) {
         let waiter = {
             let mut r = self.resp.lock();
             let Some(prefix) = &r.prefix else { return };
@@ -1125,7 +1132,7 @@ impl Conn {
             if msg.is_no_responders() {
                 w.set(Err(Error::new(Status::NoResponders)));
             } else {
-                w.set(Ok(msg));
+                w.set(Ok(Box::new(msg)));
             }
         }
     }

@@ -1,6 +1,7 @@
-//! Messages: received ones point into the frame the parser split off the read buffer
-//! (one allocation per message: the `Box<Msg>`); user-created ones own a small buffer laid
-//! out the same way. Subject, reply and data are NUL-terminated in place.
+//! Messages: received ones point into the frame the parser split off the read buffer and
+//! are queued by value; the thread that hands one to the user boxes it (one allocation per
+//! message, made and usually freed on that thread). User-created ones own a small buffer
+//! laid out the same way. Subject, reply and data are NUL-terminated in place.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -12,8 +13,8 @@ type Range = (u32, u32);
 /// `reply.0` of a message without a reply subject.
 const NO_REPLY: u32 = u32::MAX;
 
-/// 72 bytes: every received message is one of these on the heap until the user destroys
-/// it, so a backlog of queued messages costs little more than their frames.
+/// 72 bytes: a received message is one of these in its subscription's queue, then on the
+/// heap until the user destroys it, so a backlog costs little more than its frames.
 pub struct Msg {
     buf: Bytes,
     subject: Range,
@@ -49,26 +50,26 @@ impl std::fmt::Debug for Msg {
 
 impl Msg {
     /// A message received from the server.
-    pub fn from_frame(f: MsgFrame) -> Box<Msg> {
+    pub fn from_frame(f: MsgFrame) -> Msg {
         debug_assert_eq!(f.hdr.1, f.data.0);
-        Box::new(Msg {
+        Msg {
             buf: f.buf,
             subject: f.subject,
             reply: f.reply.unwrap_or((NO_REPLY, 0)),
             hdr_start: f.hdr.0,
             data: f.data,
             extra: None,
-        })
+        }
     }
 
     /// A message built by the user (or by the library for a request).
     pub fn new(subject: &[u8], reply: Option<&[u8]>, data: &[u8]) -> Box<Msg> {
-        Msg::build(subject, reply, &[], data, 1)
+        Box::new(Msg::build(subject, reply, &[], data, 1))
     }
 
     /// The same message in its own buffer with `pad` zero bytes after the data
     /// (natsOptions_SetMessageBufferPadding).
-    pub fn with_padding(&self, pad: usize) -> Box<Msg> {
+    pub fn with_padding(&self, pad: usize) -> Msg {
         let mut m = Msg::build(self.subject(), self.reply(), self.raw_headers(), self.data(), pad);
         if let Some(x) = &self.extra {
             if x.headers.is_some() {
@@ -79,7 +80,7 @@ impl Msg {
     }
 
     /// Lays out `subject\0[reply\0]headers data` followed by `pad` (at least one) zero bytes.
-    fn build(subject: &[u8], reply: Option<&[u8]>, hdr: &[u8], data: &[u8], pad: usize) -> Box<Msg> {
+    fn build(subject: &[u8], reply: Option<&[u8]>, hdr: &[u8], data: &[u8], pad: usize) -> Msg {
         let pad = pad.max(1);
         let rlen = reply.map_or(0, |r| r.len() + 1);
         let mut b = BytesMut::with_capacity(subject.len() + 1 + rlen + hdr.len() + data.len() + pad);
@@ -97,14 +98,14 @@ impl Msg {
         let ds = b.len() as u32;
         b.put_slice(data);
         b.put_bytes(0, pad);
-        Box::new(Msg {
+        Msg {
             buf: b.freeze(),
             subject: (0, subject.len() as u32),
             reply: reply_r,
             hdr_start: hs,
             data: (ds, ds + data.len() as u32),
             extra: None,
-        })
+        }
     }
 
     /// Moves the message into a buffer of its own (a copy of its frame), releasing its

@@ -46,7 +46,7 @@ pub struct Sub {
 }
 
 pub struct SubState {
-    msgs: VecDeque<Box<Msg>>,
+    msgs: VecDeque<Msg>,
     pub pending_msgs: i32,
     pub pending_bytes: i64,
     pub limit_msgs: i32,
@@ -237,9 +237,10 @@ impl Sub {
                 return Err(Status::InvalidSubscription.into());
             }
         }
-        let Some(mut msg) = st.msgs.pop_front() else {
+        let Some(msg) = st.msgs.pop_front() else {
             return Err(Status::Timeout.into());
         };
+        let mut msg = Box::new(msg);
         st.pending_msgs -= 1;
         st.pending_bytes -= msg.wire_len() as i64;
         st.delivered += 1;
@@ -475,6 +476,9 @@ impl Sub {
             drop(st);
             if let Some(h) = &self.handler {
                 super::conn::set_direct_budget(may_write_last && i + 1 == n);
+                // Boxed here, so that a callback that destroys its message frees memory
+                // this thread allocated.
+                let msg = Box::new(msg);
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&self.conn, self, Some(msg))));
                 super::conn::set_direct_budget(false);
             }
@@ -523,10 +527,8 @@ impl Sub {
 /// Messages of one subscription in arrival order. A single message (the common case when
 /// several subscriptions' messages interleave) needs no allocation.
 pub(crate) enum Run {
-    One(Box<Msg>),
-    // Boxed: each message is handed to the C caller as its own allocation.
-    #[allow(clippy::vec_box)]
-    Many(Vec<Box<Msg>>),
+    One(Msg),
+    Many(Vec<Msg>),
 }
 
 impl Run {
@@ -537,7 +539,7 @@ impl Run {
         }
     }
 
-    fn push(&mut self, msg: Box<Msg>) {
+    fn push(&mut self, msg: Msg) {
         match self {
             Run::Many(v) => v.push(msg),
             Run::One(_) => {
@@ -552,7 +554,7 @@ impl Run {
     }
 
     /// Keeps the messages `keep` accepts (in order); `None` when none is left.
-    fn retain_mut(self, mut keep: impl FnMut(&mut Box<Msg>) -> bool) -> Option<Run> {
+    fn retain_mut(self, mut keep: impl FnMut(&mut Msg) -> bool) -> Option<Run> {
         match self {
             Run::One(mut m) => keep(&mut m).then_some(Run::One(m)),
             Run::Many(mut v) => {
@@ -564,7 +566,7 @@ impl Run {
 }
 
 impl IntoIterator for Run {
-    type Item = Box<Msg>;
+    type Item = Msg;
     type IntoIter = RunIter;
     fn into_iter(self) -> RunIter {
         match self {
@@ -575,13 +577,13 @@ impl IntoIterator for Run {
 }
 
 pub(crate) enum RunIter {
-    One(Option<Box<Msg>>),
-    Many(std::vec::IntoIter<Box<Msg>>),
+    One(Option<Msg>),
+    Many(std::vec::IntoIter<Msg>),
 }
 
 impl Iterator for RunIter {
-    type Item = Box<Msg>;
-    fn next(&mut self) -> Option<Box<Msg>> {
+    type Item = Msg;
+    fn next(&mut self) -> Option<Msg> {
         match self {
             RunIter::One(m) => m.take(),
             RunIter::Many(it) => it.next(),
@@ -862,7 +864,7 @@ impl Wakeups {
     const MAX: usize = 32;
 
     /// Queues a message received for `s` (see [`Sub::enqueue_all`]).
-    pub(crate) fn add(&mut self, s: &Arc<Sub>, msg: Box<Msg>) {
+    pub(crate) fn add(&mut self, s: &Arc<Sub>, msg: Msg) {
         if let Some((cur, msgs)) = &mut self.run {
             if Arc::ptr_eq(cur, s) {
                 msgs.push(msg);
