@@ -32,7 +32,8 @@
  * Output: one line
  *   RESULT lib=.. mode=.. size=.. n=.. k=.. status=ok secs=.. msgs_per_sec=..
  *          mb_per_sec=.. [p50_us=.. p90_us=.. p99_us=.. max_us=..] received=..
- *          rss_kb=.. threads=.. ...
+ *          rss_kb=.. cpu_ms=.. threads=.. ...
+ * cpu_ms is the process' user + system CPU time since it started.
  * status is ok, timeout (no progress for -stall seconds), badcount or error.
  * Benchmarks report; nothing here asserts timing.
  */
@@ -87,6 +88,17 @@ peak_rss_kb(void)
     if (getrusage(RUSAGE_SELF, &ru) != 0)
         return -1;
     return ru.ru_maxrss; /* kilobytes on Linux */
+}
+
+/* user + system CPU time of the whole process so far, in milliseconds */
+static double
+process_cpu_ms(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3
+         + (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 static int
@@ -311,11 +323,11 @@ print_result(result *r, int threads)
     if (r->lat)
         printf(" p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f avg_us=%.1f",
                r->p50, r->p90, r->p99, r->max, r->avg);
-    printf(" async_errs=%ld slow_consumer=%ld disconnects=%ld rss_kb=%ld threads=%d%s%s\n",
+    printf(" async_errs=%ld slow_consumer=%ld disconnects=%ld rss_kb=%ld cpu_ms=%.1f threads=%d%s%s\n",
            __atomic_load_n(&g_async_errs, __ATOMIC_RELAXED),
            __atomic_load_n(&g_slow, __ATOMIC_RELAXED),
            __atomic_load_n(&g_disconnects, __ATOMIC_RELAXED),
-           peak_rss_kb(), threads, r->extra[0] ? " " : "", r->extra);
+           peak_rss_kb(), process_cpu_ms(), threads, r->extra[0] ? " " : "", r->extra);
     fflush(stdout);
 }
 

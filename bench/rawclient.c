@@ -53,6 +53,17 @@ peak_rss_kb(void)
     return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
 }
 
+/* user + system CPU time of the whole process so far, in milliseconds */
+static double
+process_cpu_ms(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3
+         + (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
 static int
 thread_count(void)
 {
@@ -263,8 +274,8 @@ print_result(const char *status, double secs, long received, bool lat,
            g_lib, g_mode, g_size, g_n, status, secs, mps, mps * g_size / (1024.0 * 1024.0), received);
     if (lat)
         printf(" p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f avg_us=%.1f", p50, p90, p99, mx, avg);
-    printf(" async_errs=0 slow_consumer=0 disconnects=0 rss_kb=%ld threads=%d%s%s\n",
-           peak_rss_kb(), thread_count(), extra[0] ? " " : "", extra);
+    printf(" async_errs=0 slow_consumer=0 disconnects=0 rss_kb=%ld cpu_ms=%.1f threads=%d%s%s\n",
+           peak_rss_kb(), process_cpu_ms(), thread_count(), extra[0] ? " " : "", extra);
     fflush(stdout);
 }
 

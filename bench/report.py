@@ -140,6 +140,28 @@ def main():
             fmt_ratio(vals.get("ours"), vals.get("cnats")), fmt_ratio(vals.get("ours"), vals.get("raw"))))
     L.append("")
 
+    # ---- client CPU
+    L.append("## Client CPU (median process CPU per published message, ns; lower is better)")
+    L.append("")
+    L.append("User + system CPU time of the benchmark process (getrusage), divided by N. It counts "
+             "what the client spends, publisher and subscribers together, whatever the server's speed.")
+    L.append("")
+    L.append("| row | ours | cnats | raw | ours/cnats | ours/raw |")
+    L.append("|---|---:|---:|---:|---:|---:|")
+    for row, vs in rows.items():
+        if row.startswith("req/") or row in ("threads", "subs1000"):
+            continue
+        cells, vals = [], {}
+        for v in ("ours", "cnats", "raw"):
+            rs = [r for r in vs.get(v, []) if ok(r)]
+            per = med([num(r, "cpu_ms") * 1e6 / num(r, "n") for r in rs
+                       if num(r, "cpu_ms") is not None and num(r, "n")])
+            vals[v] = per
+            cells.append("n/a" if v not in vs else ("-" if per is None else "%.0f" % per))
+        L.append("| %s | %s | %s | %s | %s | %s |" % (
+            row, *cells, fmt_ratio(vals.get("ours"), vals.get("cnats")), fmt_ratio(vals.get("ours"), vals.get("raw"))))
+    L.append("")
+
     # ---- latency
     req_rows = [r for r in rows if r.startswith("req/")]
     if req_rows:
