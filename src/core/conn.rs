@@ -178,6 +178,10 @@ struct State {
     torn: usize,
     /// The writer task is sending a buffer it took from `out`.
     task_writing: bool,
+    /// The writer task found `out` empty right after a send and yields its thread once
+    /// before giving up the writer's role (see [`Conn::write_loop`]). A caller about to wait
+    /// for an answer may take the role meanwhile.
+    writer_lingering: bool,
     /// Publishers waiting to write a full buffer themselves (see [`Conn::publish_inner`]);
     /// the writer task leaves `out` to them.
     pub_waiting: u32,
@@ -322,6 +326,7 @@ impl Conn {
                 status: ConnStatus::Connecting,
                 out: BytesMut::with_capacity(64 * 1024),
                 write_scheduled: false,
+                writer_lingering: false,
                 pongs: VecDeque::new(),
                 pings_out: 0,
                 pings_in_out: 0,
@@ -903,11 +908,14 @@ impl Conn {
         // The buffer being written. Once written it goes back as the connection's spare,
         // which direct writes use too: a stream of publishes keeps two buffers in turn.
         let mut buf = BytesMut::new();
+        // Whether the last pass sent something, and whether the task has since yielded.
+        let (mut wrote, mut lingered) = (false, false);
         loop {
-            // 0: data taken, 1: wait for work, 2: closing and everything written.
+            // 0: data taken, 1: wait for work, 2: closing and everything written, 3: yield.
             let next = {
                 let mut st = self.state.lock();
                 st.task_writing = false;
+                st.writer_lingering = false;
                 if buf.capacity() > st.direct_spare.capacity() {
                     std::mem::swap(&mut buf, &mut st.direct_spare);
                 }
@@ -932,11 +940,24 @@ impl Conn {
                     0
                 } else if st.closing {
                     2
+                } else if wrote && !lingered {
+                    // A publisher adding messages one by one keeps up with the sends, so
+                    // that each of its publishes would find the role free and wake this task
+                    // again: a wake-up per message. The thread yields once first, keeping
+                    // the role; what is published meanwhile waits only until it runs again.
+                    st.writer_lingering = true;
+                    3
                 } else {
                     st.write_scheduled = false;
                     1
                 }
             };
+            if next == 3 {
+                lingered = true;
+                std::thread::yield_now();
+                continue;
+            }
+            (wrote, lingered) = (next == 0, false);
             if next == 2 {
                 self.state.lock().direct_wr = None;
                 let _ = wr.shutdown().await;
@@ -1144,6 +1165,7 @@ impl Conn {
             st.pings_out = 0;
             st.write_scheduled = false;
             st.task_writing = false;
+            st.writer_lingering = false;
             // The rest of a frame the broken socket began must not reach the next server.
             let torn = std::mem::take(&mut st.torn).min(st.out.len());
             let _ = st.out.split_to(torn);
@@ -1287,6 +1309,17 @@ impl Conn {
 
     // ----- calls made by users (on their threads) -----
 
+    /// Takes the writer's role from a writer task that lingers (see `writer_lingering`),
+    /// for a direct write.
+    fn take_lingering_role(st: &mut State) -> bool {
+        if st.writer_lingering && !st.task_writing && !st.direct_active && st.status == ConnStatus::Connected && !st.closing {
+            st.writer_lingering = false;
+            true
+        } else {
+            false
+        }
+    }
+
     fn schedule_write(&self, st: &mut State) -> bool {
         if !st.write_scheduled && st.status != ConnStatus::Reconnecting && st.status != ConnStatus::Connecting {
             st.write_scheduled = true;
@@ -1369,6 +1402,11 @@ impl Conn {
             st.pub_waiting -= 1;
         }
         if !self.schedule_write(&mut st) {
+            // A caller about to wait (or a reply) does not wait for a lingering writer task.
+            if (direct || DIRECT_BUDGET.with(Cell::get)) && Self::take_lingering_role(&mut st) {
+                DIRECT_BUDGET.with(|c| c.set(false));
+                self.write_direct(st, false);
+            }
             return Ok(());
         }
         // A delivery thread's first publish from a callback (a reply, typically) may write.
@@ -1567,7 +1605,7 @@ impl Conn {
             st.pongs.push_back(Some(w.clone()));
             st.out.extend_from_slice(proto::PING);
             st.pings_in_out += 1;
-            if self.schedule_write(&mut st) {
+            if self.schedule_write(&mut st) || Self::take_lingering_role(&mut st) {
                 // The caller waits for the PONG anyway: write from here.
                 self.write_direct(st, false);
             }
