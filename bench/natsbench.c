@@ -39,7 +39,6 @@
  */
 #include <nats/nats.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -48,8 +47,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
+
+#include "measure.h"
 
 /* ------------------------------------------------------------------ */
 /* settings                                                           */
@@ -72,52 +72,6 @@ static volatile long g_slow         = 0;
 /* ------------------------------------------------------------------ */
 /* helpers                                                            */
 /* ------------------------------------------------------------------ */
-
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static long
-peak_rss_kb(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return -1;
-    return ru.ru_maxrss; /* kilobytes on Linux */
-}
-
-/* user + system CPU time of the whole process so far, in milliseconds */
-static double
-process_cpu_ms(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return -1;
-    return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3
-         + (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-}
-
-static int
-thread_count(void)
-{
-    DIR           *d = opendir("/proc/self/task");
-    struct dirent *e;
-    int            n = 0;
-
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-    {
-        if (e->d_name[0] != '.')
-            n++;
-    }
-    closedir(d);
-    return n;
-}
 
 static void
 die(const char *what, natsStatus s)

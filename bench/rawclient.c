@@ -13,7 +13,6 @@
  * Prints the same RESULT line as natsbench (lib=raw). Only 127.0.0.1 is used.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -25,10 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "measure.h"
 
 static const char *g_url   = "nats://127.0.0.1:4222";
 static long        g_n     = 100000;
@@ -37,47 +37,6 @@ static const char *g_lib   = "raw";
 static const char *g_mode  = NULL;
 static int         g_stall = 30;
 static int         g_port  = 4222;
-
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static long
-peak_rss_kb(void)
-{
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
-}
-
-/* user + system CPU time of the whole process so far, in milliseconds */
-static double
-process_cpu_ms(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return -1;
-    return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3
-         + (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-}
-
-static int
-thread_count(void)
-{
-    DIR           *d = opendir("/proc/self/task");
-    struct dirent *e;
-    int            n = 0;
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 static void
 fail(const char *what)

@@ -19,6 +19,14 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNATS_CARGO_TARGET_DIR="$
 cmake --build build -j"$(nproc)" >/dev/null
 ctest --test-dir build --output-on-failure -j2
 
+echo "== benchmark sources compile against this library and against cnats (nothing is timed)"
+bench_out=$(mktemp -d)
+cc -O2 -Wall -Wextra -Werror -I include -o "$bench_out/natsbench_ours" bench/natsbench.c -L build/lib -lnats -lpthread
+# shellcheck disable=SC2046
+cc -O2 -Wall -Werror -o "$bench_out/natsbench_cnats" bench/natsbench.c $(pkg-config --cflags --libs libnats) -lpthread
+cc -O2 -Wall -Wextra -Werror -o "$bench_out/rawclient" bench/rawclient.c -lpthread
+rm -rf "$bench_out"
+
 echo "== ctest under valgrind (memcheck, leaks)"
 ctest --test-dir build --output-on-failure -L memcheck -T memcheck \
   --overwrite MemoryCheckCommandOptions="--error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$(pwd)/c_tests/valgrind.supp" \
