@@ -1179,6 +1179,36 @@ fn concurrent_publishers_of_large_and_small_messages_keep_each_publishers_order(
     assert_eq!(nc.stats().out_msgs, (THREADS * PER_THREAD) as u64);
 }
 
+#[test]
+fn the_end_of_every_burst_is_sent_without_a_flush() {
+    // cnats: published messages reach the server by themselves (its flusher writes them);
+    // natsConnection_Flush only waits for that. Bursts of different lengths, each followed
+    // by silence, end the writer's work in every state it can be in: nothing may be left
+    // in the buffer.
+    let srv = NatsServer::start();
+    let sub_nc = connect(&srv);
+    let sub = sub_nc.subscribe("burst.x", None, None, 0).unwrap();
+    flush(&sub_nc);
+    let nc = connect(&srv);
+    let mut sent = 0u64;
+    let mut got = 0u64;
+    for round in 0..60 {
+        let burst = [1, 2, 3, 50, 700, 4000][round % 6];
+        for _ in 0..burst {
+            nc.publish(b"burst.x", None, None, sent.to_string().as_bytes()).unwrap();
+            sent += 1;
+        }
+        while got < sent {
+            let m = sub
+                .next_msg(WAIT.as_millis() as i64)
+                .unwrap_or_else(|e| panic!("round {round}: message {got} of {sent} not received ({e:?})"));
+            assert_eq!(m.data(), got.to_string().as_bytes(), "round {round}: out of order");
+            got += 1;
+        }
+    }
+    assert_eq!(nc.stats().out_msgs, sent);
+}
+
 // ----- a server that stops reading -----
 
 /// Publishes 64 KB messages on `nc` from a new thread until a publish fails or `limit`
