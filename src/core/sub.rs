@@ -237,10 +237,9 @@ impl Sub {
                 return Err(Status::InvalidSubscription.into());
             }
         }
-        let Some(msg) = st.msgs.pop_front() else {
+        let Some(mut msg) = st.msgs.pop_front() else {
             return Err(Status::Timeout.into());
         };
-        let mut msg = Box::new(msg);
         st.pending_msgs -= 1;
         st.pending_bytes -= msg.wire_len() as i64;
         st.delivered += 1;
@@ -265,7 +264,8 @@ impl Sub {
         if msg.is_no_responders() {
             return Err(Status::NoResponders.into());
         }
-        Ok(msg)
+        // Boxed by the thread that takes it, out of the subscription's lock.
+        Ok(Box::new(msg))
     }
 
     /// Wakes whoever waits on this subscription's state: on `cond`, or reading the
