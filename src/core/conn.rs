@@ -1403,7 +1403,9 @@ impl Conn {
         }
         if !self.schedule_write(&mut st) {
             // A caller about to wait (or a reply) does not wait for a lingering writer task.
-            if (direct || DIRECT_BUDGET.with(Cell::get)) && Self::take_lingering_role(&mut st) {
+            // (The flag first: a stream of publishes mostly finds the writer busy, and the
+            // thread-local is a call in a shared library.)
+            if st.writer_lingering && (direct || DIRECT_BUDGET.with(Cell::get)) && Self::take_lingering_role(&mut st) {
                 DIRECT_BUDGET.with(|c| c.set(false));
                 self.write_direct(st, false);
             }
