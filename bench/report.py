@@ -113,6 +113,10 @@ def main():
         env.get("RUNS", "?"), " (QUICK=1: N/10)" if env.get("QUICK") == "1" else "", env.get("ELAPSED", "?")))
     L.append("")
 
+    # rows with a message rate (not latency or resource rows)
+    rate_rows = [(row, vs) for row, vs in rows.items()
+                 if not (row.startswith("req/") or row in ("threads", "subs1000"))]
+
     # ---- throughput
     L.append("## Throughput (median msgs/s; higher is better)")
     L.append("")
@@ -122,9 +126,7 @@ def main():
     L.append("")
     L.append("| row | n | ours | cnats | raw | ours/cnats | ours/raw |")
     L.append("|---|---:|---:|---:|---:|---:|---:|")
-    for row, vs in rows.items():
-        if row.startswith("req/") or row in ("threads", "subs1000"):
-            continue
+    for row, vs in rate_rows:
         n = next((r.get("n") for v in vs.values() for r in v if "n" in r), "?")
         cells, vals = [], {}
         for v in ("ours", "cnats", "raw"):
@@ -148,9 +150,7 @@ def main():
     L.append("")
     L.append("| row | ours | cnats | raw | ours/cnats | ours/raw |")
     L.append("|---|---:|---:|---:|---:|---:|")
-    for row, vs in rows.items():
-        if row.startswith("req/") or row in ("threads", "subs1000"):
-            continue
+    for row, vs in rate_rows:
         cells, vals = [], {}
         for v in ("ours", "cnats", "raw"):
             rs = [r for r in vs.get(v, []) if ok(r)]
