@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use parking_lot::{Condvar, Mutex};
+use crate::core::lock::{Condvar, Mutex};
 
 use super::runtime::{self, PerProcess};
 

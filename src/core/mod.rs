@@ -1,6 +1,7 @@
 //! Pure Rust core: no C types, no raw pointers, no `#[no_mangle]`.
 
 pub mod headers;
+pub mod lock;
 pub mod nuid;
 pub mod proto;
 pub mod subject;

@@ -10,7 +10,7 @@
 //! alphabet is kept identical to cnats so that generated inboxes look the
 //! same (upper-case letters and digits only).
 
-use parking_lot::Mutex;
+use crate::core::lock::Mutex;
 
 use super::runtime::{self, PerProcess};
 

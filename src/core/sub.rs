@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use crate::core::lock::{Condvar, Mutex, MutexGuard};
 
 use super::conn::{Conn, Kicker};
 use super::msg::Msg;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::core::lock::{Condvar, Mutex};
 
 /// A one-shot slot a thread can block on until another thread fills it.
 pub struct Waiter<T> {

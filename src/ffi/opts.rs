@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use crate::core::lock::Mutex;
 
 use super::conn::conn_ptr;
 use super::sub::sub_ptr;
