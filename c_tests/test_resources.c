@@ -679,6 +679,48 @@ _forkPublisher(void *arg)
     return NULL;
 }
 
+/* Forks with a pipe from the child to the parent. Each process keeps only its own end open
+ * (pfd[1] in the child, pfd[0] in the parent). Returns 0 in the child, the child's pid in
+ * the parent, -1 when pipe() or fork() failed (nothing is left open). */
+static pid_t
+_forkPiped(int pfd[2])
+{
+    pid_t pid;
+
+    if (pipe(pfd) != 0)
+        return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid == 0)
+        close(pfd[0]);
+    else
+    {
+        close(pfd[1]);
+        if (pid < 0)
+            close(pfd[0]);
+    }
+    return pid;
+}
+
+/* Ends a forked child with `code`, which the parent sees through waitpid.
+ * Under valgrind, the leak check at the child's exit would report what the parent's threads
+ * owned (their stacks are gone in a child) as lost: a fork artifact. There the child must
+ * have reported its result, memory errors included, through its pipe: it ends by exec'ing
+ * `true`, which valgrind (without --trace-children) runs natively, with no leak check of the
+ * image it replaces (its exit status is then 0). */
+static void
+_endChild(int code)
+{
+    if (gValgrind)
+    {
+        execlp("true", "true", (char*) NULL);
+        raise(SIGKILL);
+    }
+    /* _exit: the child must not run the parent's atexit handlers (they stop servers). */
+    _exit(code);
+}
+
 static void
 _forkOnce(int round)
 {
@@ -720,31 +762,14 @@ _forkOnce(int round)
     CHECK(pubStarted);
     CHECK(f_wait(&fst.msgs, 10, 5000));
 
-    REQUIRE(pipe(pfd) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
+    pid = _forkPiped(pfd);
     if (pid == 0)
     {
-        int r;
+        int r = child_main(h_url(), pfd[1]);
 
-        close(pfd[0]);
-        r = child_main(h_url(), pfd[1]);
         close(pfd[1]);
-        /* Under valgrind, the leak check at the child's exit would report what the parent's
-         * threads owned (their stacks are gone in a child) as lost: a fork artifact. The
-         * child has reported its result, memory errors included, through the pipe, and
-         * ends by exec'ing `true`, which valgrind (without --trace-children) runs natively,
-         * with no leak check of the image it replaces. */
-        if (gValgrind)
-        {
-            execlp("true", "true", (char*) NULL);
-            raise(SIGKILL);
-        }
-        /* _exit: the child must not run the parent's atexit handlers (they stop servers). */
-        _exit(r);
+        _endChild(r);
     }
-    close(pfd[1]);
     REQUIRE(pid > 0);
 
     /* Inboxes (NUIDs) are unique across the processes: the parent, and children forked
@@ -1026,27 +1051,16 @@ test_fork_while_library_threads_wait(void)
         int     status = 0;
         char    res = -1;
 
-        REQUIRE(pipe(pfd) == 0);
-        fflush(stdout);
-        fflush(stderr);
-        pid = fork();
+        pid = _forkPiped(pfd);
         if (pid == 0)
         {
             ssize_t wr;
 
-            close(pfd[0]);
             res = (char) _busyChild(h_url());
             wr = write(pfd[1], &res, 1);
             (void) wr;
-            /* See _forkOnce: under valgrind the child ends by exec'ing `true`. */
-            if (gValgrind)
-            {
-                execlp("true", "true", (char*) NULL);
-                raise(SIGKILL);
-            }
-            _exit(0);
+            _endChild(0);
         }
-        close(pfd[1]);
         REQUIRE(pid > 0);
         while ((read(pfd[0], &res, 1) < 0) && (errno == EINTR))
             ;
