@@ -1,11 +1,12 @@
 //! The library's mutex and condition variable, each made of its own futex word.
 //!
 //! Why not a parking-lot style lock: those park waiting threads in one process-wide table
-//! whose buckets are locked while a thread enqueues itself. A `fork()` taken while some
-//! thread of the parent is inside that table leaves a bucket locked forever in the child, and
-//! any wait in the child that hashes to it hangs. A lock or condition variable whose whole
-//! state is one word inside the object has no such shared state: the child only touches the
-//! objects it uses itself.
+//! whose buckets are locked and relinked while a thread enqueues itself. A `fork()` taken
+//! while some thread of the parent is inside that table leaves it half-updated in the child,
+//! and a wait in the child that meets that state crashes or hangs (with parking_lot and a
+//! busy parent, about one forked child in ten died of SIGSEGV in its first waits). A lock or
+//! condition variable whose whole state is one word inside the object has no such shared
+//! state: the child only touches the objects it uses itself.
 //!
 //! Why not std's, which are built the same way: two things we measured on the publish path.
 //! - A contended lock spins briefly and then yields the core a few times before it sleeps:
