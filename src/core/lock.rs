@@ -33,7 +33,6 @@ const LOCKED: u32 = 1;
 const CONTENDED: u32 = 2;
 
 /// A mutual-exclusion lock.
-#[derive(Default)]
 pub struct Mutex<T: ?Sized> {
     state: AtomicU32,
     data: UnsafeCell<T>,
@@ -56,10 +55,6 @@ impl<T> Mutex<T> {
     pub const fn new(v: T) -> Self {
         Mutex { state: AtomicU32::new(UNLOCKED), data: UnsafeCell::new(v) }
     }
-
-    pub fn into_inner(self) -> T {
-        self.data.into_inner()
-    }
 }
 
 impl<T: ?Sized> Mutex<T> {
@@ -76,10 +71,6 @@ impl<T: ?Sized> Mutex<T> {
             .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .ok()
             .map(|_| MutexGuard { lock: self, _not_send: PhantomData })
-    }
-
-    pub fn get_mut(&mut self) -> &mut T {
-        self.data.get_mut()
     }
 
     #[inline]
@@ -126,6 +117,8 @@ impl<T: ?Sized> Mutex<T> {
     }
 }
 
+/// Shows the data when the lock is free (a `Debug` of a type that holds one, such as the TLS
+/// verifier), without waiting for it.
 impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.try_lock() {
