@@ -1110,6 +1110,42 @@ fn server_restart_while_a_thread_reads_for_its_request() {
 }
 
 #[test]
+fn large_messages_kept_by_the_user_stay_intact_while_later_ones_arrive() {
+    // The reader reads a large message into a buffer of its own and, once the user has
+    // destroyed every message read into such a buffer, may read a later one into it. A
+    // message the user still holds must never change: every third one is kept here while
+    // the others are destroyed as they arrive, then all kept ones are checked.
+    let srv = NatsServer::start();
+    let nc = connect(&srv);
+    let sub = nc.subscribe("big.kept", None, None, 0).unwrap();
+    flush(&nc);
+    const N: usize = 90;
+    let size_of = |i: usize| 40 * 1024 + (i * 7919) % (90 * 1024);
+    let pattern = |i: usize, k: usize| ((i * 31 + k) % 251) as u8;
+    let pub_nc = connect(&srv);
+    let publisher = thread::spawn(move || {
+        for i in 0..N {
+            let d: Vec<u8> = (0..size_of(i)).map(|k| pattern(i, k)).collect();
+            pub_nc.publish(b"big.kept", None, None, &d).unwrap();
+        }
+        flush(&pub_nc);
+    });
+    let mut kept = Vec::new();
+    for i in 0..N {
+        let m = sub.next_msg(5_000).unwrap_or_else(|e| panic!("message {i}: {:?}", e.status));
+        assert_eq!(m.data().len(), size_of(i), "message {i}");
+        assert!(m.data().iter().enumerate().all(|(k, &b)| b == pattern(i, k)), "message {i} arrived corrupted");
+        if i % 3 == 0 {
+            kept.push((i, m));
+        }
+    }
+    publisher.join().unwrap();
+    for (i, m) in &kept {
+        assert!(m.data().iter().enumerate().all(|(k, &b)| b == pattern(*i, k)), "kept message {i} changed");
+    }
+}
+
+#[test]
 fn concurrent_publishers_of_large_and_small_messages_keep_each_publishers_order() {
     // cnats writes a publisher's full buffer from the publishing thread. Here too: on a
     // plain socket a publisher that fills the buffer writes it itself while the others

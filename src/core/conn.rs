@@ -215,16 +215,65 @@ struct ReadSide {
     /// Set when a waiting thread met the end of the session (EOF, a socket error, a protocol
     /// error, a server error that ends it); the session's task ends with it.
     failed: Option<Error>,
+    /// Buffers made for one large message each, kept once left with their sizes while
+    /// messages still held them. When those messages are gone, a spare is read into again:
+    /// its pages are already mapped, where a new allocation of this size is often fresh
+    /// memory that faults page by page as it is filled (and is returned to the system when
+    /// freed). Buffers of small messages are not kept: a backlog of those holds most of
+    /// them, and the kernel's faults cost little against their parsing.
+    spares: Vec<(BytesMut, usize)>,
+    /// The size `rbuf` was allocated with, when it was made for a large message.
+    rbuf_large: Option<usize>,
 }
 
+/// How many bytes of spare read buffers a reader keeps, at most.
+const READ_SPARE_BYTES: usize = 1 << 20;
+
 impl ReadSide {
+    fn new(rbuf: BytesMut, chunk: usize) -> ReadSide {
+        ReadSide { rbuf, parser: proto::Parser::new(), batch: ReadBatch::default(), chunk, failed: None, spares: Vec::new(), rbuf_large: None }
+    }
+
     /// Room for the rest of a large incomplete message in one go (no reassembly copies),
     /// else for at least an eighth of a chunk. Received messages keep the buffer they were
-    /// read into alive, so its tail is filled before a new one is taken.
+    /// read into alive, so its tail is filled before another one is taken: the same one
+    /// when its messages are all gone, else for a large message a spare whose messages
+    /// are, else a new one.
     fn reserve(&mut self) {
-        let want = self.parser.frame_len_needed().saturating_sub(self.rbuf.len()).min(4 << 20).max(self.chunk / 8);
-        if self.rbuf.capacity() - self.rbuf.len() < want {
-            self.rbuf.reserve(want.max(self.chunk));
+        // The end of a large message is read into the room left for it, however little.
+        let need = self.parser.frame_len_needed();
+        let rest = need.saturating_sub(self.rbuf.len());
+        let large = need > self.chunk;
+        let want = if large { rest.min(4 << 20) } else { rest.max(self.chunk / 8) };
+        if self.rbuf.capacity() - self.rbuf.len() >= want {
+            return;
+        }
+        // A buffer made for a large message is just its size: the next ones of that size fit
+        // in it when it is a spare.
+        let room = if large { want } else { want.max(self.chunk) };
+        if self.rbuf.try_reclaim(room) {
+            return;
+        }
+        let size = self.rbuf.len() + room;
+        let spare = if large { self.spares.iter_mut().position(|(s, _)| s.try_reclaim(size)) } else { None };
+        let (next, next_large) = match spare {
+            Some(i) => {
+                let (b, n) = self.spares.swap_remove(i);
+                (b, Some(n))
+            }
+            None => (BytesMut::with_capacity(size), large.then_some(size)),
+        };
+        let mut old = std::mem::replace(&mut self.rbuf, next);
+        let old_large = std::mem::replace(&mut self.rbuf_large, next_large);
+        self.rbuf.extend_from_slice(&old);
+        if let Some(n) = old_large {
+            old.clear();
+            self.spares.push((old, n));
+            // The oldest go first: the messages holding them are the likeliest to be gone.
+            let mut total: usize = self.spares.iter().map(|(_, n)| n).sum();
+            while total > READ_SPARE_BYTES {
+                total -= self.spares.remove(0).1;
+            }
         }
     }
 }
@@ -708,7 +757,7 @@ impl Conn {
             st.session_id += 1;
         }
         let chunk = (self.opts.io_buf_size.max(4096) as usize).max(32 * 1024);
-        let side = ReadSide { rbuf, parser: proto::Parser::new(), batch: ReadBatch::default(), chunk, failed: None };
+        let side = ReadSide::new(rbuf, chunk);
         let end = match rd {
             StreamReader::Plain(sock) => match SharedReader::new(sock, side) {
                 Ok(sh) => {
@@ -2263,3 +2312,69 @@ fn server_err(text: &str) -> Error {
     Error::with_text(status, text.to_string())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(sid: u64, len: usize) -> Vec<u8> {
+        let mut v = format!("MSG big {sid} {len}\r\n").into_bytes();
+        v.resize(v.len() + len, b'x');
+        v.extend_from_slice(b"\r\n");
+        v
+    }
+
+    /// Hands `bytes` to the reader in 16 KB reads, reserving before each as the read loops
+    /// do, and returns the complete frames.
+    fn feed(side: &mut ReadSide, bytes: &[u8]) -> Vec<proto::MsgFrame> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            side.reserve();
+            let n = rest.len().min(side.rbuf.capacity() - side.rbuf.len()).min(16 * 1024);
+            assert!(n > 0, "reserve left no room");
+            side.rbuf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            while let Some(op) = side.parser.parse(&mut side.rbuf).unwrap() {
+                if let ServerOp::Msg(f) = op {
+                    out.push(f);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_large_message_buffer_is_read_into_again_once_released() {
+        let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), 32 * 1024);
+        let a = feed(&mut side, &frame(1, 100_000)).pop().unwrap();
+        let a_ptr = a.buf.as_ptr();
+        let b = feed(&mut side, &frame(2, 100_000)).pop().unwrap();
+        assert_ne!(b.buf.as_ptr(), a_ptr, "the first message still holds its buffer");
+        assert_eq!(b.buf.len(), frame(2, 100_000).len());
+        drop(a);
+        let c = feed(&mut side, &frame(3, 100_000)).pop().unwrap();
+        assert_eq!(c.buf.as_ptr(), a_ptr, "the released buffer is read into again");
+        assert_eq!(c.sid, 3);
+        assert!(c.buf[c.data.0 as usize..c.data.1 as usize].iter().all(|&x| x == b'x'));
+    }
+
+    #[test]
+    fn spare_read_buffers_stay_within_their_budget() {
+        let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), 32 * 1024);
+        let mut held = Vec::new();
+        for sid in 0..40 {
+            held.extend(feed(&mut side, &frame(sid, 100_000)));
+            let total: usize = side.spares.iter().map(|(_, n)| n).sum();
+            assert!(total <= READ_SPARE_BYTES, "{total} bytes of spares");
+        }
+        assert_eq!(held.len(), 40);
+        assert!(!side.spares.is_empty());
+        // Small messages do not keep spares.
+        let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), 32 * 1024);
+        let small: Vec<u8> = (0..2000).flat_map(|i| frame(i, 100)).collect();
+        let msgs = feed(&mut side, &small);
+        assert_eq!(msgs.len(), 2000);
+        assert!(side.spares.is_empty());
+    }
+}
