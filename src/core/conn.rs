@@ -210,7 +210,7 @@ struct ReadSide {
     rbuf: BytesMut,
     parser: proto::Parser,
     batch: ReadBatch,
-    /// Read size: the configured I/O buffer size, at least 32 KB.
+    /// Read size: the configured I/O buffer size, at least [`READ_CHUNK_MIN`].
     chunk: usize,
     /// Set when a waiting thread met the end of the session (EOF, a socket error, a protocol
     /// error, a server error that ends it); the session's task ends with it.
@@ -228,6 +228,12 @@ struct ReadSide {
 
 /// How many bytes of spare read buffers a reader keeps, at most.
 const READ_SPARE_BYTES: usize = 1 << 20;
+/// The least a reader reads at a time. A stream of small messages arrives in the server's
+/// writes of about 100 KB: read in 32 KB pieces, it took twice the reads and hand-overs of
+/// the reading role, and 4-14% more CPU at 128 B. Only the part read into takes memory.
+const READ_CHUNK_MIN: usize = 128 * 1024;
+/// A message larger than this is read into a buffer of its own.
+const LARGE_FRAME: usize = 32 * 1024;
 
 impl ReadSide {
     fn new(rbuf: BytesMut, chunk: usize) -> ReadSide {
@@ -237,13 +243,12 @@ impl ReadSide {
     /// Room for the rest of a large incomplete message in one go (no reassembly copies),
     /// else for at least an eighth of a chunk. Received messages keep the buffer they were
     /// read into alive, so its tail is filled before another one is taken: the same one
-    /// when its messages are all gone, else for a large message a spare whose messages
-    /// are, else a new one.
+    /// when its messages are all gone, else a spare whose messages are, else a new one.
     fn reserve(&mut self) {
         // The end of a large message is read into the room left for it, however little.
         let need = self.parser.frame_len_needed();
         let rest = need.saturating_sub(self.rbuf.len());
-        let large = need > self.chunk;
+        let large = need > LARGE_FRAME;
         let want = if large { rest.min(4 << 20) } else { rest.max(self.chunk / 8) };
         if self.rbuf.capacity() - self.rbuf.len() >= want {
             return;
@@ -254,14 +259,16 @@ impl ReadSide {
         if self.rbuf.try_reclaim(room) {
             return;
         }
-        let size = self.rbuf.len() + room;
-        let spare = if large { self.spares.iter_mut().position(|(s, _)| s.try_reclaim(size)) } else { None };
-        let (next, next_large) = match spare {
+        let pending = self.rbuf.len();
+        // Spares exist only while large messages arrive: the next one, whose size is not
+        // known yet, is read into a spare too, which it often fills exactly.
+        let fits = pending + if large { room } else { want };
+        let (next, next_large) = match self.spares.iter_mut().position(|(s, _)| s.try_reclaim(fits)) {
             Some(i) => {
                 let (b, n) = self.spares.swap_remove(i);
                 (b, Some(n))
             }
-            None => (BytesMut::with_capacity(size), large.then_some(size)),
+            None => (BytesMut::with_capacity(pending + room), large.then_some(pending + room)),
         };
         let mut old = std::mem::replace(&mut self.rbuf, next);
         let old_large = std::mem::replace(&mut self.rbuf_large, next_large);
@@ -756,7 +763,7 @@ impl Conn {
             st.direct_wr = wr.direct();
             st.session_id += 1;
         }
-        let chunk = (self.opts.io_buf_size.max(4096) as usize).max(32 * 1024);
+        let chunk = (self.opts.io_buf_size.max(4096) as usize).max(READ_CHUNK_MIN);
         let side = ReadSide::new(rbuf, chunk);
         let end = match rd {
             StreamReader::Plain(sock) => match SharedReader::new(sock, side) {
@@ -2346,7 +2353,7 @@ mod tests {
 
     #[test]
     fn a_large_message_buffer_is_read_into_again_once_released() {
-        let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), 32 * 1024);
+        let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), READ_CHUNK_MIN);
         let a = feed(&mut side, &frame(1, 100_000)).pop().unwrap();
         let a_ptr = a.buf.as_ptr();
         let b = feed(&mut side, &frame(2, 100_000)).pop().unwrap();
@@ -2361,7 +2368,7 @@ mod tests {
 
     #[test]
     fn spare_read_buffers_stay_within_their_budget() {
-        let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), 32 * 1024);
+        let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), READ_CHUNK_MIN);
         let mut held = Vec::new();
         for sid in 0..40 {
             held.extend(feed(&mut side, &frame(sid, 100_000)));
@@ -2371,7 +2378,7 @@ mod tests {
         assert_eq!(held.len(), 40);
         assert!(!side.spares.is_empty());
         // Small messages do not keep spares.
-        let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), 32 * 1024);
+        let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), READ_CHUNK_MIN);
         let small: Vec<u8> = (0..2000).flat_map(|i| frame(i, 100)).collect();
         let msgs = feed(&mut side, &small);
         assert_eq!(msgs.len(), 2000);
