@@ -215,19 +215,29 @@ struct ReadSide {
     /// Set when a waiting thread met the end of the session (EOF, a socket error, a protocol
     /// error, a server error that ends it); the session's task ends with it.
     failed: Option<Error>,
-    /// Buffers made for one large message each, kept once left with their sizes while
-    /// messages still held them. When those messages are gone, a spare is read into again:
-    /// its pages are already mapped, where a new allocation of this size is often fresh
-    /// memory that faults page by page as it is filled (and is returned to the system when
-    /// freed). Buffers of small messages are not kept: a backlog of those holds most of
-    /// them, and the kernel's faults cost little against their parsing.
-    spares: Vec<(BytesMut, usize)>,
-    /// The size `rbuf` was allocated with, when it was made for a large message.
-    rbuf_large: Option<usize>,
+    /// Buffers read into before, kept when the reader moved on while messages still held
+    /// them. Once those messages are gone, a spare is read into again: its pages are already
+    /// mapped, where a new allocation of this size is often fresh memory that faults page by
+    /// page as it is filled (and is handed back to the system when freed). Oldest first.
+    spares: Vec<Spare>,
+    /// The size `rbuf` was allocated with.
+    rbuf_size: usize,
+    /// Buffers allocated so far.
+    #[cfg(test)]
+    allocated: usize,
+}
+
+struct Spare {
+    buf: BytesMut,
+    size: usize,
+    since: Instant,
 }
 
 /// How many bytes of spare read buffers a reader keeps, at most.
 const READ_SPARE_BYTES: usize = 1 << 20;
+/// A spare not read into for this long is let go (when the reader next reads), so that a
+/// connection keeps them only while messages stream in.
+const READ_SPARE_TTL: Duration = Duration::from_secs(1);
 /// The least a reader reads at a time. A stream of small messages arrives in the server's
 /// writes of about 100 KB: read in 32 KB pieces, it took twice the reads and hand-overs of
 /// the reading role, and 4-14% more CPU at 128 B. Only the part read into takes memory.
@@ -237,7 +247,18 @@ const LARGE_FRAME: usize = 32 * 1024;
 
 impl ReadSide {
     fn new(rbuf: BytesMut, chunk: usize) -> ReadSide {
-        ReadSide { rbuf, parser: proto::Parser::new(), batch: ReadBatch::default(), chunk, failed: None, spares: Vec::new(), rbuf_large: None }
+        let rbuf_size = rbuf.capacity();
+        ReadSide {
+            rbuf,
+            parser: proto::Parser::new(),
+            batch: ReadBatch::default(),
+            chunk,
+            failed: None,
+            spares: Vec::new(),
+            rbuf_size,
+            #[cfg(test)]
+            allocated: 0,
+        }
     }
 
     /// Room for the rest of a large incomplete message in one go (no reassembly copies),
@@ -245,6 +266,9 @@ impl ReadSide {
     /// read into alive, so its tail is filled before another one is taken: the same one
     /// when its messages are all gone, else a spare whose messages are, else a new one.
     fn reserve(&mut self) {
+        if self.spares.first().is_some_and(|s| s.since.elapsed() > READ_SPARE_TTL) {
+            self.spares.retain(|s| s.since.elapsed() <= READ_SPARE_TTL);
+        }
         // The end of a large message is read into the room left for it, however little.
         let need = self.parser.frame_len_needed();
         let rest = need.saturating_sub(self.rbuf.len());
@@ -260,27 +284,31 @@ impl ReadSide {
             return;
         }
         let pending = self.rbuf.len();
-        // Spares exist only while large messages arrive: the next one, whose size is not
-        // known yet, is read into a spare too, which it often fills exactly.
+        // A spare is taken whole. One made for a large message often takes the next message
+        // exactly, before its size is known.
         let fits = pending + if large { room } else { want };
-        let (next, next_large) = match self.spares.iter_mut().position(|(s, _)| s.try_reclaim(fits)) {
+        let (next, size) = match self.spares.iter_mut().position(|s| s.size >= fits && s.buf.try_reclaim(s.size)) {
             Some(i) => {
-                let (b, n) = self.spares.swap_remove(i);
-                (b, Some(n))
+                let s = self.spares.remove(i);
+                (s.buf, s.size)
             }
-            None => (BytesMut::with_capacity(pending + room), large.then_some(pending + room)),
+            None => {
+                #[cfg(test)]
+                {
+                    self.allocated += 1;
+                }
+                (BytesMut::with_capacity(pending + room), pending + room)
+            }
         };
         let mut old = std::mem::replace(&mut self.rbuf, next);
-        let old_large = std::mem::replace(&mut self.rbuf_large, next_large);
+        let old_size = std::mem::replace(&mut self.rbuf_size, size);
         self.rbuf.extend_from_slice(&old);
-        if let Some(n) = old_large {
-            old.clear();
-            self.spares.push((old, n));
-            // The oldest go first: the messages holding them are the likeliest to be gone.
-            let mut total: usize = self.spares.iter().map(|(_, n)| n).sum();
-            while total > READ_SPARE_BYTES {
-                total -= self.spares.remove(0).1;
-            }
+        old.clear();
+        self.spares.push(Spare { buf: old, size: old_size, since: Instant::now() });
+        // The oldest go first: the messages holding them are the likeliest to be gone.
+        let mut total: usize = self.spares.iter().map(|s| s.size).sum();
+        while total > READ_SPARE_BYTES {
+            total -= self.spares.remove(0).size;
         }
     }
 }
@@ -2372,16 +2400,36 @@ mod tests {
         let mut held = Vec::new();
         for sid in 0..40 {
             held.extend(feed(&mut side, &frame(sid, 100_000)));
-            let total: usize = side.spares.iter().map(|(_, n)| n).sum();
+            let total: usize = side.spares.iter().map(|s| s.size).sum();
             assert!(total <= READ_SPARE_BYTES, "{total} bytes of spares");
         }
         assert_eq!(held.len(), 40);
         assert!(!side.spares.is_empty());
-        // Small messages do not keep spares.
+    }
+
+    #[test]
+    fn small_message_buffers_are_reused_once_released_and_let_go_when_unused() {
         let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), READ_CHUNK_MIN);
-        let small: Vec<u8> = (0..2000).flat_map(|i| frame(i, 100)).collect();
-        let msgs = feed(&mut side, &small);
-        assert_eq!(msgs.len(), 2000);
+        let small: Vec<u8> = (0..5000).flat_map(|i| frame(i, 100)).collect();
+        let held = feed(&mut side, &small);
+        assert_eq!(held.len(), 5000);
+        assert!(!side.spares.is_empty());
+        assert!(side.spares.iter().map(|s| s.size).sum::<usize>() <= READ_SPARE_BYTES);
+        assert!(side.allocated > 2);
+        // Released: the reader reads into the buffers it read into before.
+        drop(held);
+        let allocated = side.allocated;
+        let half: Vec<u8> = (0..2500).flat_map(|i| frame(i, 100)).collect();
+        let again = feed(&mut side, &half);
+        assert_eq!(again.len(), 2500);
+        assert_eq!(side.allocated, allocated, "buffers were allocated with spares free");
+        drop(again);
+        // Spares unused for longer than READ_SPARE_TTL go at the next read.
+        let long_ago = Instant::now().checked_sub(READ_SPARE_TTL * 2).unwrap();
+        for s in &mut side.spares {
+            s.since = long_ago;
+        }
+        side.reserve();
         assert!(side.spares.is_empty());
     }
 }
