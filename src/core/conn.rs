@@ -49,6 +49,8 @@ type TlsReadHalf = tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream
 /// back, so a publishing stream keeps about this much (twice with the writer task or
 /// concurrent publishers), and buffers keep their capacity.
 const OUT_HIGH_WATER: usize = 512 * 1024;
+/// What a publish buffer grows to at once: the high-water mark and a frame beyond it.
+const OUT_CAPACITY: usize = OUT_HIGH_WATER + 64 * 1024;
 /// A write buffer grown past this (a huge message) is released after use.
 const OUT_SHRINK_ABOVE: usize = 4 * 1024 * 1024;
 /// Messages of at least this many bytes are sent from the caller's memory when nothing is
@@ -1467,6 +1469,12 @@ impl Conn {
                 return Ok(());
             }
         }
+        // At least the frame's length (its control line is at most 64 bytes more than the
+        // subject and reply), without computing it exactly on every publish.
+        let frame_max = subj.len() + reply.map_or(0, <[u8]>::len) + total + 64;
+        if st.out.capacity() - st.out.len() < frame_max {
+            grow_out(&mut st.out, frame_max);
+        }
         proto::encode_pub(&mut st.out, subj, reply, hdrs.filter(|h| !h.is_empty()), data);
         st.out_msgs += 1;
         st.out_bytes += total as u64;
@@ -2348,6 +2356,24 @@ fn server_err(text: &str) -> Error {
 }
 
 
+/// Room for `more` bytes in a publish buffer. A small buffer grows to [`OUT_CAPACITY`] at
+/// once rather than by doubling: doubling took it from 512 KB to 1 MB for the one frame that
+/// crossed the high-water mark, and all of it stayed resident. Only what is filled is
+/// touched, so a connection that publishes little keeps little.
+fn grow_out(out: &mut BytesMut, more: usize) {
+    if out.try_reclaim(more) {
+        return;
+    }
+    if out.len() + more > OUT_CAPACITY {
+        // A message larger than the buffer.
+        out.reserve(more);
+        return;
+    }
+    let mut bigger = BytesMut::with_capacity(OUT_CAPACITY);
+    bigger.extend_from_slice(out);
+    *out = bigger;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2377,6 +2403,28 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_publish_buffer_filled_to_the_high_water_mark_stays_within_its_capacity() {
+        // As publish_inner fills it: room made before each frame, written out at the mark.
+        for frame_len in [32, 145, 1_050, 20_000, 64 * 1024] {
+            let mut out = BytesMut::new();
+            let frame = vec![b'x'; frame_len];
+            while out.len() < OUT_HIGH_WATER {
+                if out.capacity() - out.len() < frame_len {
+                    grow_out(&mut out, frame_len);
+                }
+                out.extend_from_slice(&frame);
+            }
+            assert_eq!(out.capacity(), OUT_CAPACITY, "frames of {frame_len} bytes");
+        }
+        // A message larger than the buffer still fits.
+        let mut out = BytesMut::new();
+        out.extend_from_slice(b"PUB a 1\r\n");
+        grow_out(&mut out, 2 * OUT_CAPACITY);
+        assert!(out.capacity() - out.len() >= 2 * OUT_CAPACITY);
+        assert_eq!(&out[..], b"PUB a 1\r\n");
     }
 
     #[test]
