@@ -2355,7 +2355,6 @@ fn server_err(text: &str) -> Error {
     Error::with_text(status, text.to_string())
 }
 
-
 /// Room for `more` bytes in a publish buffer. A small buffer grows to [`OUT_CAPACITY`] at
 /// once rather than by doubling: doubling took it from 512 KB to 1 MB for the one frame that
 /// crossed the high-water mark, and all of it stayed resident. Only what is filled is
