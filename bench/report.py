@@ -65,6 +65,18 @@ def fmt_us(v):
     return "%.0f" % v if v >= 100 else "%.1f" % v
 
 
+def wins(rs_a, rs_b, key, higher=True):
+    """Rounds (same run number) in which a did better than b, as "k/n": how consistent a
+    median ratio is on a machine whose speed drifts from run to run."""
+    a = {r.get("run"): num(r, key) for r in rs_a if ok(r)}
+    b = {r.get("run"): num(r, key) for r in rs_b if ok(r)}
+    pairs = [(a[k], b[k]) for k in a if k in b and a[k] is not None and b[k] is not None]
+    if not pairs:
+        return "-"
+    k = sum(1 for x, y in pairs if (x > y if higher else x < y))
+    return "%d/%d" % (k, len(pairs))
+
+
 def describe_failures(rs):
     bad = [r for r in rs if not ok(r)]
     if not bad:
@@ -109,7 +121,7 @@ def main():
         " + %s uncommitted src/ changes" % env["GIT_DIRTY"] if env.get("GIT_DIRTY", "0") not in ("", "0") else "",
         env.get("LIB_DESC", "?")))
     L.append("| cnats | Debian cnats %s |" % env.get("CNATS_VER", "?"))
-    L.append("| runs | %s per library per row, alternating ours/cnats/raw run by run%s; total %ss |" % (
+    L.append("| runs | %s per library per row, alternating run by run, each round starting with the next client%s; total %ss |" % (
         env.get("RUNS", "?"), " (QUICK=1: N/10)" if env.get("QUICK") == "1" else "", env.get("ELAPSED", "?")))
     L.append("")
 
@@ -124,8 +136,12 @@ def main():
              "sync: NextMsg loop. queue4: 4 queue subscribers, each message once (rate = messages). "
              "fanout4: 4 subscribers each get all N (rate = deliveries).")
     L.append("")
-    L.append("| row | n | ours | cnats | raw | ours/cnats | ours/raw |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    L.append("*won* counts the rounds in which ours was faster (each round runs every client once, "
+             "the first one rotating). *raw/cnats* is how far the raw-socket ceiling is ahead of "
+             "cnats in the same run: in a row the server bounds, about as far as any client gets.")
+    L.append("")
+    L.append("| row | n | ours | cnats | raw | ours/cnats | won vs cnats | ours/raw | won vs raw | raw/cnats |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row, vs in rate_rows:
         n = next((r.get("n") for v in vs.values() for r in v if "n" in r), "?")
         cells, vals = [], {}
@@ -137,9 +153,13 @@ def main():
             mb, _, _ = cell(row, v, "mb_per_sec")
             vals[v] = m
             cells.append("%s (%s)%s" % (fmt_rate(m), fmt_mb(mb), fail) if m is not None else "FAIL%s" % fail)
-        L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             row, n, cells[0], cells[1], cells[2],
-            fmt_ratio(vals.get("ours"), vals.get("cnats")), fmt_ratio(vals.get("ours"), vals.get("raw"))))
+            fmt_ratio(vals.get("ours"), vals.get("cnats")),
+            wins(vs.get("ours", []), vs.get("cnats", []), "msgs_per_sec"),
+            fmt_ratio(vals.get("ours"), vals.get("raw")),
+            wins(vs.get("ours", []), vs.get("raw", []), "msgs_per_sec") if "raw" in vs else "-",
+            fmt_ratio(vals.get("raw"), vals.get("cnats"))))
     L.append("")
 
     # ---- client CPU
@@ -170,8 +190,8 @@ def main():
         L.append("N sequential natsConnection_Request calls (default options; *-asap* sets "
                  "natsOptions_SetSendAsap on requester and replier). Ratios compare p50.")
         L.append("")
-        L.append("| row | n | ours | ours -asap | cnats | cnats -asap | raw | ours/cnats | ours/cnats-asap | ours/raw |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("| row | n | ours | ours -asap | cnats | cnats -asap | raw | ours/cnats | ours/cnats-asap | ours/raw | won vs raw |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for row in req_rows:
             vs = rows[row]
             n = next((r.get("n") for v in vs.values() for r in v if "n" in r), "?")
@@ -184,9 +204,10 @@ def main():
                 b, _, _ = cell(row, v, "p99_us")
                 p50[v] = a
                 cells.append("%s / %s%s" % (fmt_us(a), fmt_us(b), fail) if a is not None else "FAIL%s" % fail)
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 row, n, *cells, fmt_ratio(p50.get("ours"), p50.get("cnats")),
-                fmt_ratio(p50.get("ours"), p50.get("cnats-asap")), fmt_ratio(p50.get("ours"), p50.get("raw"))))
+                fmt_ratio(p50.get("ours"), p50.get("cnats-asap")), fmt_ratio(p50.get("ours"), p50.get("raw")),
+                wins(vs.get("ours", []), vs.get("raw", []), "p50_us", higher=False)))
         L.append("")
 
     # ---- resources

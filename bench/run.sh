@@ -161,8 +161,11 @@ for spec in "${ALL_ROWS[@]}"; do
     IFS='|' read -r row margs size n variants <<<"$spec"
     want_row "$row" || continue
     log "== $row (n=$n, $RUNS runs each: $variants)"
+    read -r -a vs <<<"$variants"
     for run in $(seq "$RUNS"); do
-        for v in $variants; do
+        # Each round starts with the next variant: none always runs right after another.
+        for i in $(seq 0 $(( ${#vs[@]} - 1 ))); do
+            v=${vs[$(( (i + run - 1) % ${#vs[@]} ))]}
             run_one "$row" "$v" "$run" "$margs" "$size" "$n"
         done
     done
