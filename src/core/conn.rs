@@ -272,9 +272,7 @@ impl ReadSide {
     /// read into alive, so its tail is filled before another one is taken: the same one
     /// when its messages are all gone, else a spare whose messages are, else a new one.
     fn reserve(&mut self) {
-        if self.spares.first().is_some_and(|s| s.since.elapsed() > READ_SPARE_TTL) {
-            self.spares.retain(|s| s.since.elapsed() <= READ_SPARE_TTL);
-        }
+        self.drop_stale_spares();
         // The end of a large message is read into the room left for it, however little.
         let need = self.parser.frame_len_needed();
         let rest = need.saturating_sub(self.rbuf.len());
@@ -315,6 +313,21 @@ impl ReadSide {
         let mut total: usize = self.spares.iter().map(|s| s.size).sum();
         while total > READ_SPARE_BYTES {
             total -= self.spares.remove(0).size;
+        }
+    }
+}
+
+impl ReadSide {
+    /// When the oldest spare goes stale, if there are spares: a reader with nothing to read
+    /// lets them go then instead of keeping them until its next read.
+    fn spares_stale_at(&self) -> Option<Instant> {
+        self.spares.iter().map(|s| s.since).min().map(|t| t + READ_SPARE_TTL)
+    }
+
+    /// Lets go of the spares not read into for READ_SPARE_TTL.
+    fn drop_stale_spares(&mut self) {
+        if self.spares_stale_at().is_some_and(|t| t < Instant::now()) {
+            self.spares.retain(|s| s.since.elapsed() <= READ_SPARE_TTL);
         }
     }
 }
@@ -868,7 +881,15 @@ impl Conn {
                 return SessionEnd::Failed(e);
             }
             side.reserve();
-            match rd.read_buf(&mut side.rbuf).await {
+            let stale_at = side.spares_stale_at();
+            let res = tokio::select! {
+                r = rd.read_buf(&mut side.rbuf) => r,
+                _ = sleep_until_some(stale_at) => {
+                    side.drop_stale_spares();
+                    continue;
+                }
+            };
+            match res {
                 Ok(0) => return SessionEnd::Failed(closed_by_server()),
                 Ok(_) => {}
                 Err(e) => return SessionEnd::Failed(io_err(e)),
@@ -884,6 +905,9 @@ impl Conn {
             if let Some(Err(e)) = self.read_available(sh) {
                 return SessionEnd::Failed(e);
             }
+            // Spares are let go once stale even when nothing more arrives (a thread that
+            // holds the role meanwhile lets them go at its next read).
+            let stale_at = sh.side.try_lock().and_then(|side| side.spares_stale_at());
             tokio::select! {
                 r = sh.sock.input_ready() => {
                     if let Err(e) = r {
@@ -891,6 +915,11 @@ impl Conn {
                     }
                 }
                 _ = sh.failed.notified() => {}
+                _ = sleep_until_some(stale_at) => {
+                    if let Some(mut side) = sh.side.try_lock() {
+                        side.drop_stale_spares();
+                    }
+                }
             }
         }
     }
@@ -2322,6 +2351,14 @@ fn parts_from<'a>(parts: &'a [&'a [u8]], from: usize) -> impl Iterator<Item = &'
     })
 }
 
+/// Sleeps until `t`, or forever without one.
+async fn sleep_until_some(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn closed_by_server() -> Error {
     Error::with_text(Status::ConnectionClosed, "connection closed by the server")
 }
@@ -2475,12 +2512,29 @@ mod tests {
         assert_eq!(again.len(), 2500);
         assert_eq!(side.allocated, allocated, "buffers were allocated with spares free");
         drop(again);
-        // Spares unused for longer than READ_SPARE_TTL go at the next read.
+        // Spares unused for longer than READ_SPARE_TTL go at the next read...
         let long_ago = Instant::now().checked_sub(READ_SPARE_TTL * 2).unwrap();
+        let young = side.spares.len();
+        assert!(young > 1);
         for s in &mut side.spares {
             s.since = long_ago;
         }
         side.reserve();
         assert!(side.spares.is_empty());
+        assert_eq!(side.spares_stale_at(), None);
+        // ... or, on a reader with nothing to read, when the oldest goes stale: the young
+        // ones stay until then.
+        let more = feed(&mut side, &small);
+        drop(more);
+        assert!(side.spares.len() > 1);
+        let first_stale = side.spares_stale_at().unwrap();
+        assert!(first_stale > Instant::now() && first_stale <= Instant::now() + READ_SPARE_TTL);
+        side.drop_stale_spares();
+        assert!(side.spares.len() > 1, "young spares were dropped");
+        let kept = side.spares.len();
+        side.spares[0].since = long_ago;
+        assert!(side.spares_stale_at().unwrap() < Instant::now());
+        side.drop_stale_spares();
+        assert_eq!(side.spares.len(), kept - 1);
     }
 }
