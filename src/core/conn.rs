@@ -195,7 +195,8 @@ struct State {
 struct RespMux {
     prefix: Option<String>,
     next: u64,
-    waiters: HashMap<String, ReplyWaiter>,
+    /// Keyed by the number at the end of each request's reply subject.
+    waiters: HashMap<u64, ReplyWaiter>,
 }
 
 /// What the reader accumulates while parsing one read, published by [`Conn::settle`].
@@ -1265,7 +1266,7 @@ impl Conn {
             if subj.len() <= prefix.len() {
                 return;
             }
-            let token = String::from_utf8_lossy(&subj[prefix.len()..]).into_owned();
+            let Some(token) = parse_base62(&subj[prefix.len()..]) else { return };
             r.waiters.remove(&token)
         };
         if let Some(w) = waiter {
@@ -1904,7 +1905,7 @@ impl Conn {
         }
     }
 
-    fn register_reply(&self) -> Result<(String, String, ReplyWaiter)> {
+    fn register_reply(&self) -> Result<(String, u64, ReplyWaiter)> {
         let mut r = self.resp.lock();
         if r.prefix.is_none() {
             let prefix = format!("{}{}.", self.opts.inbox_prefix, nuid::next_string());
@@ -1927,10 +1928,13 @@ impl Conn {
             r.prefix = Some(prefix);
         }
         r.next += 1;
-        let token = base62(r.next);
-        let reply = format!("{}{}", r.prefix.as_deref().unwrap_or_default(), token);
+        let token = r.next;
+        let prefix = r.prefix.as_deref().unwrap_or_default();
+        let mut reply = String::with_capacity(prefix.len() + 11);
+        reply.push_str(prefix);
+        push_base62(&mut reply, token);
         let w: ReplyWaiter = Arc::new(Waiter::new());
-        r.waiters.insert(token.clone(), w.clone());
+        r.waiters.insert(token, w.clone());
         Ok((reply, token, w))
     }
 
@@ -2274,18 +2278,38 @@ impl Conn {
     }
 }
 
-fn base62(mut n: u64) -> String {
-    const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut v = Vec::with_capacity(11);
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Appends `n` in base 62 (most significant digit first, no leading zeros).
+fn push_base62(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 11];
+    let mut i = digits.len();
     loop {
-        v.push(A[(n % 62) as usize]);
+        i -= 1;
+        digits[i] = BASE62[(n % 62) as usize];
         n /= 62;
         if n == 0 {
             break;
         }
     }
-    v.reverse();
-    String::from_utf8(v).unwrap_or_default()
+    out.extend(digits[i..].iter().map(|&d| d as char));
+}
+
+/// The number [`push_base62`] wrote as `s`; `None` for anything it cannot have written
+/// (empty, another character, a leading zero, more than a u64).
+fn parse_base62(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || (s.len() > 1 && s[0] == b'0') {
+        return None;
+    }
+    s.iter().try_fold(0u64, |n, &c| {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'A'..=b'Z' => c - b'A' + 10,
+            b'a'..=b'z' => c - b'a' + 36,
+            _ => return None,
+        };
+        n.checked_mul(62)?.checked_add(d as u64)
+    })
 }
 
 async fn read_more(stream: &mut NatsStream, buf: &mut BytesMut) -> Result<()> {
@@ -2480,6 +2504,23 @@ mod tests {
         assert_eq!(c.buf.as_ptr(), a_ptr, "the released buffer is read into again");
         assert_eq!(c.sid, 3);
         assert!(c.buf[c.data.0 as usize..c.data.1 as usize].iter().all(|&x| x == b'x'));
+    }
+
+    #[test]
+    fn reply_tokens_read_back_as_the_numbers_written() {
+        for n in [0, 1, 61, 62, 3843, 3844, 1 << 40, u64::MAX - 1, u64::MAX] {
+            let mut s = String::from("_INBOX.x.");
+            push_base62(&mut s, n);
+            let token = &s.as_bytes()["_INBOX.x.".len()..];
+            assert!(token.len() <= 11);
+            assert_eq!(parse_base62(token), Some(n), "{s}");
+        }
+        assert_eq!(parse_base62(b"Z"), Some(35));
+        assert_eq!(parse_base62(b"10"), Some(62));
+        // Nothing push_base62 cannot have written matches a request.
+        for bad in [&b""[..], b"01", b"00", b"1.2", b"a-b", b"*", b"LygHa16AHYG", b"zzzzzzzzzzzz"] {
+            assert_eq!(parse_base62(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]
