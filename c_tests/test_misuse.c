@@ -25,9 +25,9 @@
 /* Which library: this one, or a cnats                                       */
 /* ------------------------------------------------------------------------ */
 
-/* The build defines NATS_TEST_NO_EVENT_LOOP_API for this library (c_tests/CMakeLists.txt)
- * and not for the system cnats. */
-#ifdef NATS_TEST_NO_EVENT_LOOP_API
+/* The build defines NATS_TEST_THIS_LIBRARY for this library (c_tests/CMakeLists.txt) and
+ * not for the system cnats. */
+#ifdef NATS_TEST_THIS_LIBRARY
 static bool g_cnats = false;
 #else
 static bool g_cnats = true;
@@ -168,6 +168,27 @@ static void
 misuse_complete_cb(void *closure)
 {
     (void) closure;
+}
+
+static natsStatus
+misuse_ev_attach(void **userData, void *loop, natsConnection *nc, natsSock sock)
+{
+    (void) userData; (void) loop; (void) nc; (void) sock;
+    return NATS_ERR;
+}
+
+static natsStatus
+misuse_ev_add_remove(void *userData, bool add)
+{
+    (void) userData; (void) add;
+    return NATS_ERR;
+}
+
+static natsStatus
+misuse_ev_detach(void *userData)
+{
+    (void) userData;
+    return NATS_OK;
 }
 
 /* ------------------------------------------------------------------------ */

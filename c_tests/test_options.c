@@ -58,9 +58,6 @@ _sigCb(char **customErrTxt, unsigned char **signature, int *signatureLength,
     return NATS_ERR;
 }
 
-/* This library does not provide the external event loop API
- * (natsOptions_SetEventLoop); the build defines NATS_TEST_NO_EVENT_LOOP_API for it. */
-#ifndef NATS_TEST_NO_EVENT_LOOP_API
 static natsStatus
 _evAttach(void **userData, void *loop, natsConnection *nc, natsSock socket)
 {
@@ -81,7 +78,6 @@ _evDetach(void *userData)
     (void) userData;
     return NATS_OK;
 }
-#endif
 
 static void
 test_create_destroy(void)
@@ -99,9 +95,7 @@ static void
 test_null_options(void)
 {
     const char  *servers[] = { "nats://127.0.0.1:4222" };
-#ifndef NATS_TEST_NO_EVENT_LOOP_API
     int         loop       = 0;
-#endif
 
     CHECK_STATUS(natsOptions_SetURL(NULL, "nats://127.0.0.1:4222"), NATS_INVALID_ARG);
     CHECK_STATUS(natsOptions_SetServers(NULL, servers, 1), NATS_INVALID_ARG);
@@ -130,9 +124,7 @@ test_null_options(void)
     CHECK_STATUS(natsOptions_SetDiscoveredServersCB(NULL, _connCb, NULL), NATS_INVALID_ARG);
     CHECK_STATUS(natsOptions_SetIgnoreDiscoveredServers(NULL, true), NATS_INVALID_ARG);
     CHECK_STATUS(natsOptions_SetLameDuckModeCB(NULL, _connCb, NULL), NATS_INVALID_ARG);
-#ifndef NATS_TEST_NO_EVENT_LOOP_API
     CHECK_STATUS(natsOptions_SetEventLoop(NULL, &loop, _evAttach, _evAddRemove, _evAddRemove, _evDetach), NATS_INVALID_ARG);
-#endif
     CHECK_STATUS(natsOptions_UseGlobalMessageDelivery(NULL, true), NATS_INVALID_ARG);
     CHECK_STATUS(natsOptions_IPResolutionOrder(NULL, 4), NATS_INVALID_ARG);
     CHECK_STATUS(natsOptions_SetSendAsap(NULL, true), NATS_INVALID_ARG);
@@ -161,9 +153,7 @@ test_invalid_values(void)
 {
     natsOptions *opts      = NULL;
     const char  *servers[] = { "nats://127.0.0.1:1", "nats://127.0.0.1:2" };
-#ifndef NATS_TEST_NO_EVENT_LOOP_API
     int         loop       = 0;
-#endif
 
     REQUIRE_OK(natsOptions_Create(&opts));
 
@@ -208,14 +198,12 @@ test_invalid_values(void)
     CHECK_OK(natsOptions_IPResolutionOrder(opts, 46));
     CHECK_OK(natsOptions_IPResolutionOrder(opts, 64));
 
-#ifndef NATS_TEST_NO_EVENT_LOOP_API
     /* Any callback of the event loop missing => invalid. */
     CHECK_STATUS(natsOptions_SetEventLoop(opts, NULL, _evAttach, _evAddRemove, _evAddRemove, _evDetach), NATS_INVALID_ARG);
     CHECK_STATUS(natsOptions_SetEventLoop(opts, &loop, NULL, _evAddRemove, _evAddRemove, _evDetach), NATS_INVALID_ARG);
     CHECK_STATUS(natsOptions_SetEventLoop(opts, &loop, _evAttach, NULL, _evAddRemove, _evDetach), NATS_INVALID_ARG);
     CHECK_STATUS(natsOptions_SetEventLoop(opts, &loop, _evAttach, _evAddRemove, NULL, _evDetach), NATS_INVALID_ARG);
     CHECK_STATUS(natsOptions_SetEventLoop(opts, &loop, _evAttach, _evAddRemove, _evAddRemove, NULL), NATS_INVALID_ARG);
-#endif
 
     /* User credentials callbacks: both or none. */
     CHECK_STATUS(natsOptions_SetUserCredentialsCallbacks(opts, _jwtCb, NULL, NULL, NULL), NATS_INVALID_ARG);

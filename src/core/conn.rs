@@ -40,6 +40,8 @@ use super::subject;
 use super::sync::{deadline_in, Waiter};
 use super::tls::{NatsStream, PlainSocket, StreamReader, StreamWriter, TlsOptions};
 
+mod evloop;
+
 /// The read half of a TLS session's stream.
 type TlsReadHalf = tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>;
 
@@ -97,6 +99,12 @@ pub struct Conn {
     /// The current plain-TCP session's reading state, shared with threads that wait for an
     /// answer (see [`Conn::read_while_waiting`]).
     reader: Mutex<Option<Arc<SharedReader>>>,
+    /// With an external event loop: the session's socket and the loop's state.
+    el: Mutex<evloop::ElState>,
+    /// Wakes an event-loop session's task when a read or write on the loop failed.
+    el_end: Notify,
+    /// The loop holds a reference to release after the detach.
+    el_release_pending: AtomicBool,
     /// The last error's text for C callers (written under the state lock).
     last_err_text: ErrText,
     pub name_c: Option<CString>,
@@ -465,6 +473,9 @@ impl Conn {
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
             reader: Mutex::new(None),
+            el: Mutex::new(evloop::ElState::default()),
+            el_end: Notify::new(),
+            el_release_pending: AtomicBool::new(false),
             last_err_text: ErrText::new(),
             name_c,
         });
@@ -495,7 +506,10 @@ impl Conn {
             match self.connect_one(&url).await {
                 Ok((stream, info, rbuf)) => {
                     self.on_connected(idx, &stream, info, false);
-                    self.start_io(stream, rbuf);
+                    if let Err(e) = self.start_io(stream, rbuf) {
+                        last = e;
+                        continue;
+                    }
                     return Ok(());
                 }
                 Err(e) => {
@@ -515,7 +529,7 @@ impl Conn {
                     match me.connect_loop(false, true).await {
                         Ok((stream, rbuf)) => {
                             me.post_event(me.opts.connected_cb.clone());
-                            me.io_main(stream, rbuf).await;
+                            me.io_main(Some((stream, rbuf))).await;
                         }
                         Err(e) => {
                             if !me.state.lock().closing {
@@ -532,8 +546,7 @@ impl Conn {
                 return Ok(());
             }
             let (stream, rbuf) = self.connect_loop(false, false).await?;
-            self.start_io(stream, rbuf);
-            return Ok(());
+            return self.start_io(stream, rbuf);
         }
         // cnats: when no server could even be reached the answer is "no server"; an error
         // after the TCP connection was made (timeout, authentication, TLS, bad INFO, ...)
@@ -738,21 +751,43 @@ impl Conn {
             self.post_event(self.opts.discovered_servers_cb.clone());
         }
         if reconnect {
-            self.post_event(self.opts.reconnected_cb.clone());
+            if self.opts.event_loop.is_some() {
+                // Announced once the new socket is attached to the loop, as cnats does.
+                self.el.lock().announce_reconnect = true;
+            } else {
+                self.post_event(self.opts.reconnected_cb.clone());
+            }
         }
     }
 
-    fn start_io(&self, stream: NatsStream, rbuf: BytesMut) {
+    /// Starts the first session's task. With an event loop, the socket is attached to it
+    /// first, on the calling thread, as cnats does before Connect returns.
+    fn start_io(&self, stream: NatsStream, rbuf: BytesMut) -> Result<()> {
+        let first = if self.opts.event_loop.is_some() {
+            if let Err(e) = self.el_attach(stream, rbuf) {
+                self.state.lock().status = ConnStatus::Connecting;
+                return Err(e);
+            }
+            None
+        } else {
+            Some((stream, rbuf))
+        };
         let me = self.arc();
         let mut st = self.state.lock();
         st.io_running = true;
-        let h = runtime::handle().spawn(async move { me.io_main(stream, rbuf).await });
+        let h = runtime::handle().spawn(async move { me.io_main(first).await });
         st.io_task = Some(h);
+        Ok(())
     }
 
-    async fn io_main(self: Arc<Self>, mut stream: NatsStream, mut rbuf: BytesMut) {
+    /// Runs sessions until the connection closes. `link` is the next session's socket,
+    /// `None` when it is already attached to the event loop.
+    async fn io_main(self: Arc<Self>, mut link: Option<(NatsStream, BytesMut)>) {
         loop {
-            let end = self.session(stream, rbuf).await;
+            let end = match link.take() {
+                Some((stream, rbuf)) => self.session(stream, rbuf).await,
+                None => self.el_session().await,
+            };
             let err = match end {
                 SessionEnd::Closed => break,
                 SessionEnd::Failed(e) => e,
@@ -776,10 +811,7 @@ impl Conn {
                 return;
             }
             match self.reconnect(err).await {
-                Ok((s, b)) => {
-                    stream = s;
-                    rbuf = b;
-                }
+                Ok((s, b)) => link = Some((s, b)),
                 Err(e) => {
                     if !self.state.lock().closing {
                         self.set_last_error(e);
@@ -802,6 +834,12 @@ impl Conn {
     }
 
     async fn session(&self, stream: NatsStream, rbuf: BytesMut) -> SessionEnd {
+        if self.opts.event_loop.is_some() {
+            if let Err(e) = self.el_attach(stream, rbuf) {
+                return SessionEnd::Failed(e);
+            }
+            return self.el_session().await;
+        }
         let (rd, wr) = match stream.into_split() {
             Ok(h) => h,
             Err(e) => return SessionEnd::Failed(io_err(e)),
@@ -1492,7 +1530,9 @@ impl Conn {
             if self.opts.reconnect_buf_size >= 0 && st.out.len() >= self.opts.reconnect_buf_size as usize {
                 return Err(Error::with_text(Status::InsufficientBuffer, "reconnect buffer is full"));
             }
-        } else if st.direct_wr.is_none() {
+        } else if st.direct_wr.is_none() && self.opts.event_loop.is_none() {
+            // (With an event loop the buffer grows instead, as in cnats: the publisher may be
+            // the loop's own thread, which alone writes it.)
             while st.out.len() >= OUT_HIGH_WATER && st.status == ConnStatus::Connected && !st.closing {
                 self.state_cond.wait_for(&mut st, Duration::from_millis(100));
             }
@@ -2094,6 +2134,7 @@ impl Conn {
         if let Some(sh) = self.reader.lock().take() {
             sh.end();
         }
+        self.el_detach();
         self.state_cond.notify_all();
         self.close_notify.notify_waiters();
         for w in pongs {

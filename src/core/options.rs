@@ -16,6 +16,23 @@ pub type TokenCallback = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 /// Makes the TCP connection itself (through a proxy, say) for a host and port, and returns
 /// the connected socket, whose ownership passes to the library.
 pub type ProxyConnCallback = Arc<dyn Fn(&str, i32) -> Result<std::os::fd::RawFd, super::status::Error> + Send + Sync>;
+/// An external event loop that polls the connection's socket (cnats'
+/// natsOptions_SetEventLoop). The library reads and writes the socket only when the loop
+/// reports it ready (`Conn::el_read_event`, `Conn::el_write_event`); `data` is the
+/// connection's own value, set by `attach` and handed back to the other calls.
+pub trait EventLoop: Send + Sync {
+    /// Starts polling `fd` for input after each connect; `data` keeps what the previous
+    /// attach of this connection left in it (0 the first time).
+    fn attach(&self, data: &mut usize, conn: &Arc<Conn>, fd: std::os::fd::RawFd) -> Result<(), super::status::Error>;
+    /// Starts (`add`) or stops polling for input; stopping it means the session is over
+    /// and the socket is to be closed by the loop.
+    fn read(&self, data: usize, add: bool) -> Result<(), super::status::Error>;
+    /// Starts or stops polling for room to write.
+    fn write(&self, data: usize, add: bool) -> Result<(), super::status::Error>;
+    /// The connection is closed: the loop lets go of it (and tells the library when done).
+    fn detach(&self, data: usize);
+}
+
 /// Returns how long to wait (ms) before the next pass over the server pool.
 pub type ReconnectDelayCallback = Arc<dyn Fn(&Arc<Conn>, i32) -> i64 + Send + Sync>;
 
@@ -75,6 +92,7 @@ pub struct Options {
     pub token: Option<String>,
     pub token_cb: Option<TokenCallback>,
     pub proxy_conn: Option<ProxyConnCallback>,
+    pub event_loop: Option<Arc<dyn EventLoop>>,
     pub write_deadline_ms: i64,
     pub disable_no_responders: bool,
     /// Always ends with '.'.
@@ -140,6 +158,7 @@ impl Default for Options {
             token: None,
             token_cb: None,
             proxy_conn: None,
+            event_loop: None,
             write_deadline_ms: 0,
             disable_no_responders: false,
             inbox_prefix: DEFAULT_INBOX_PREFIX.to_string(),

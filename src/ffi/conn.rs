@@ -470,6 +470,67 @@ pub unsafe extern "C" fn natsConnection_Destroy(nc: *mut natsConnection) {
     })
 }
 
+/// Reports input on the connection's socket (called by an event-loop adapter): the library
+/// reads once what arrived and handles it. Does nothing when the connection is not
+/// attached to a loop (or NULL).
+#[no_mangle]
+pub unsafe extern "C" fn natsConnection_ProcessReadEvent(nc: *mut natsConnection) {
+    guard_or("natsConnection_ProcessReadEvent", (), || {
+        // SAFETY: NULL or a live handle (the loop's own reference keeps it alive until
+        // natsConnection_ProcessDetachedEvent).
+        if let Ok(c) = unsafe { conn_ref(nc) } {
+            c.el_read_event();
+        }
+    })
+}
+
+/// Reports room to write on the connection's socket (called by an event-loop adapter):
+/// what is buffered goes out as far as the socket takes it.
+#[no_mangle]
+pub unsafe extern "C" fn natsConnection_ProcessWriteEvent(nc: *mut natsConnection) {
+    guard_or("natsConnection_ProcessWriteEvent", (), || {
+        // SAFETY: as in natsConnection_ProcessReadEvent.
+        if let Ok(c) = unsafe { conn_ref(nc) } {
+            c.el_write_event();
+        }
+    })
+}
+
+/// Closes a socket the library handed to an event loop, once the loop stopped polling it,
+/// and sets it to -1. NULL, or a negative socket, is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn natsConnection_ProcessCloseEvent(socket: *mut natsSock) {
+    guard_or("natsConnection_ProcessCloseEvent", (), || {
+        if socket.is_null() {
+            return;
+        }
+        // SAFETY: a non-NULL pointer to the caller's socket variable.
+        let fd = unsafe { *socket };
+        if fd < 0 {
+            return;
+        }
+        // SAFETY: the adapter owns this descriptor now and closes it once.
+        unsafe {
+            libc::close(fd);
+            *socket = -1;
+        }
+    })
+}
+
+/// The event loop is done with a detached connection: the reference it held since the
+/// first attach is released (once; later calls, or calls before the detach, do nothing).
+#[no_mangle]
+pub unsafe extern "C" fn natsConnection_ProcessDetachedEvent(nc: *mut natsConnection) {
+    guard_or("natsConnection_ProcessDetachedEvent", (), || {
+        // SAFETY: as in natsConnection_ProcessReadEvent.
+        let Ok(c) = (unsafe { conn_ref(nc) }) else { return };
+        if c.el_take_release() {
+            // SAFETY: the reference the first attach took (std::mem::forget of an Arc).
+            drop(unsafe { Arc::from_raw(nc as *const Conn) });
+        }
+    })
+}
+
 fn publish_common(
     func: &'static str,
     nc: *mut natsConnection,

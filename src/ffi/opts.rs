@@ -999,6 +999,77 @@ pub unsafe extern "C" fn natsOptions_SkipServerVerification(opts: *mut natsOptio
     })
 }
 
+/// The C adapter of an external event loop: the loop and the four callbacks.
+struct CEventLoop {
+    evloop: *mut c_void,
+    attach: unsafe extern "C" fn(*mut *mut c_void, *mut c_void, *mut natsConnection, natsSock) -> natsStatus,
+    read: unsafe extern "C" fn(*mut c_void, bool) -> natsStatus,
+    write: unsafe extern "C" fn(*mut c_void, bool) -> natsStatus,
+    detach: unsafe extern "C" fn(*mut c_void) -> natsStatus,
+}
+// SAFETY: as cnats, the library calls the adapter from its own threads; the adapter is
+// responsible for being callable there. The pointers are only handed back to it.
+unsafe impl Send for CEventLoop {}
+// SAFETY: as above; the struct is immutable.
+unsafe impl Sync for CEventLoop {}
+
+fn adapter_result(st: natsStatus) -> Result<(), Error> {
+    if st == NATS_OK {
+        Ok(())
+    } else {
+        Err(Error::new(Status::from_raw(st).unwrap_or(Status::Err)))
+    }
+}
+
+impl crate::core::options::EventLoop for CEventLoop {
+    fn attach(&self, data: &mut usize, conn: &Arc<crate::core::conn::Conn>, fd: std::os::fd::RawFd) -> Result<(), Error> {
+        let mut ud = *data as *mut c_void;
+        let nc = Arc::as_ptr(conn) as *mut natsConnection;
+        // SAFETY: the adapter's attach with its loop, a place for its per-connection data,
+        // the connection handle (kept alive by the loop's reference) and the socket.
+        let st = unsafe { (self.attach)(&mut ud, self.evloop, nc, fd) };
+        *data = ud as usize;
+        adapter_result(st)
+    }
+    fn read(&self, data: usize, add: bool) -> Result<(), Error> {
+        // SAFETY: the adapter's callback with the data its attach returned.
+        adapter_result(unsafe { (self.read)(data as *mut c_void, add) })
+    }
+    fn write(&self, data: usize, add: bool) -> Result<(), Error> {
+        // SAFETY: as above.
+        adapter_result(unsafe { (self.write)(data as *mut c_void, add) })
+    }
+    fn detach(&self, data: usize) {
+        // SAFETY: as above; the adapter calls natsConnection_ProcessDetachedEvent when done.
+        let _ = unsafe { (self.detach)(data as *mut c_void) };
+    }
+}
+
+/// Lets an external event loop poll the connection's socket: after each connect `attachCb`
+/// gets the socket to watch for input, `readCb` and `writeCb` start and stop polling, and
+/// `detachCb` is called once the connection is closed. The adapter reports events with
+/// natsConnection_ProcessReadEvent / ProcessWriteEvent, closes sockets with
+/// natsConnection_ProcessCloseEvent and finishes with natsConnection_ProcessDetachedEvent.
+/// Every argument is required.
+#[no_mangle]
+pub unsafe extern "C" fn natsOptions_SetEventLoop(
+    opts: *mut natsOptions,
+    r#loop: *mut c_void,
+    attachCb: natsEvLoop_Attach,
+    readCb: natsEvLoop_ReadAddRemove,
+    writeCb: natsEvLoop_WriteAddRemove,
+    detachCb: natsEvLoop_Detach,
+) -> natsStatus {
+    let all = !r#loop.is_null() && attachCb.is_some() && readCb.is_some() && writeCb.is_some() && detachCb.is_some();
+    with_opts("natsOptions_SetEventLoop", opts, all, |o| {
+        let (Some(attach), Some(read), Some(write), Some(detach)) = (attachCb, readCb, writeCb, detachCb) else {
+            return Err(Error::new(Status::InvalidArg));
+        };
+        o.event_loop = Some(Arc::new(CEventLoop { evloop: r#loop, attach, read, write, detach }));
+        Ok(())
+    })
+}
+
 /// Sets a callback that makes the TCP connection (to go through a proxy, say): it gets the
 /// server's host and port, connects, and returns the socket in `*fd` with `NATS_OK`; the
 /// library then owns the socket. NULL removes it.

@@ -1,0 +1,481 @@
+/*
+ * External event loop: connections whose socket a libevent loop polls, through the
+ * adapter header <nats/adapters/libevent.h> (natsOptions_SetEventLoop and the
+ * natsConnection_Process*Event functions), against a real nats-server.
+ *
+ * - publish, subscribe, flush and request with the loop on its own thread;
+ * - the loop run by the thread that connected and publishes (single-threaded use);
+ * - a server restart: the old socket is closed, the new one attached, traffic resumes;
+ * - an attach that fails fails the connect, and leaves no socket open;
+ * - the Process*Event functions on a connection without a loop do nothing.
+ *
+ * The adapter callbacks are wrapped to count the calls; each count is checked against
+ * what the connection's life requires. Descriptors are counted in /proc/self/fd.
+ */
+#include "harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <nats/adapters/libevent.h>
+
+/* ------------------------------------------------------------------------ */
+/* Counting wrappers around the adapter                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct
+{
+    int attach, detach, readAdd, readRemove, writeAdd, writeRemove;
+    int failAttach;
+} evCounts;
+
+static evCounts counts;
+
+static int
+_get(int *v)
+{
+    return __atomic_load_n(v, __ATOMIC_SEQ_CST);
+}
+
+static void
+_inc(int *v)
+{
+    __atomic_add_fetch(v, 1, __ATOMIC_SEQ_CST);
+}
+
+static natsStatus
+_attach(void **userData, void *loop, natsConnection *nc, natsSock sock)
+{
+    _inc(&counts.attach);
+    if (_get(&counts.failAttach))
+        return NATS_ERR;
+    return natsLibevent_Attach(userData, loop, nc, sock);
+}
+
+static natsStatus
+_read(void *userData, bool add)
+{
+    _inc(add ? &counts.readAdd : &counts.readRemove);
+    return natsLibevent_Read(userData, add);
+}
+
+static natsStatus
+_write(void *userData, bool add)
+{
+    _inc(add ? &counts.writeAdd : &counts.writeRemove);
+    return natsLibevent_Write(userData, add);
+}
+
+static natsStatus
+_detach(void *userData)
+{
+    _inc(&counts.detach);
+    return natsLibevent_Detach(userData);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static int
+_openFds(void)
+{
+    DIR             *d = opendir("/proc/self/fd");
+    struct dirent   *e;
+    int             n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+    {
+        if (e->d_name[0] != '.')
+            n++;
+    }
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+typedef struct
+{
+    struct event_base   *base;
+    pthread_t           th;
+    int                 done;
+} loopThread;
+
+static void *
+_runLoop(void *arg)
+{
+    loopThread *lt = (loopThread*) arg;
+
+    event_base_dispatch(lt->base);
+    __atomic_store_n(&lt->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static bool
+_loopDone(void *arg)
+{
+    return _get(&((loopThread*) arg)->done) != 0;
+}
+
+static bool
+_writeAdded(void *arg)
+{
+    (void) arg;
+    return _get(&counts.writeAdd) >= 1;
+}
+
+static natsOptions *
+_loopOpts(const h_server *srv, struct event_base *base)
+{
+    natsOptions *opts = h_opts(srv, 5000);
+
+    if ((opts != NULL)
+        && (natsOptions_SetEventLoop(opts, (void*) base, _attach, _read, _write, _detach) != NATS_OK))
+    {
+        natsOptions_Destroy(opts);
+        opts = NULL;
+    }
+    return opts;
+}
+
+typedef struct
+{
+    h_waiter    w;
+    int         badSize;
+} received;
+
+static void
+_onMsg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    received *r = (received*) closure;
+
+    (void) nc; (void) sub;
+    if (natsMsg_GetDataLength(msg) != 5)
+        __atomic_add_fetch(&r->badSize, 1, __ATOMIC_SEQ_CST);
+    natsMsg_Destroy(msg);
+    h_waiter_add(&r->w, 1);
+}
+
+static void
+_onRequest(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void) sub; (void) closure;
+    if (natsMsg_GetReply(msg) != NULL)
+        natsConnection_PublishString(nc, natsMsg_GetReply(msg), "pong");
+    natsMsg_Destroy(msg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tests                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void
+test_messages_with_the_loop_on_its_own_thread(void)
+{
+    h_server            srv;
+    struct event_base   *base;
+    natsOptions         *opts = NULL;
+    natsConnection      *nc   = NULL;
+    natsSubscription    *sub  = NULL, *rsub = NULL;
+    natsMsg             *reply = NULL;
+    loopThread          lt;
+    received            r;
+    int                 fds0, i;
+
+    memset(&counts, 0, sizeof(counts));
+    memset(&lt, 0, sizeof(lt));
+    memset(&r, 0, sizeof(r));
+    h_waiter_init(&r.w);
+    REQUIRE(h_server_start(&srv, NULL, NULL));
+    base = event_base_new();
+    REQUIRE(base != NULL);
+    fds0 = _openFds();
+    lt.base = base;
+    opts = _loopOpts(&srv, base);
+    REQUIRE(opts != NULL);
+
+    REQUIRE_OK(natsConnection_Connect(&nc, opts));
+    /* Attached before Connect returned, on this thread. */
+    CHECK_INT(_get(&counts.attach), 1);
+    CHECK_INT(_get(&counts.readAdd), 0);
+    REQUIRE(pthread_create(&lt.th, NULL, _runLoop, &lt) == 0);
+
+    CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.data", _onMsg, &r));
+    CHECK_OK(natsConnection_Subscribe(&rsub, nc, "evloop.help", _onRequest, NULL));
+    CHECK_OK(natsConnection_FlushTimeout(nc, 5000));
+    for (i = 0; i < 2000; i++)
+        CHECK_OK(natsConnection_PublishString(nc, "evloop.data", "hello"));
+    CHECK(h_waiter_wait(&r.w, 2000, 10000));
+    CHECK_INT(h_waiter_get(&r.w), 2000);
+    CHECK_INT(r.badSize, 0);
+
+    CHECK_OK(natsConnection_RequestString(&reply, nc, "evloop.help", "ping", 5000));
+    if (reply != NULL)
+        CHECK_STR(natsMsg_GetData(reply), "pong");
+    natsMsg_Destroy(reply);
+
+    /* Writes went through write events, and the loop stopped polling for them once the
+     * buffer was out. */
+    CHECK(_get(&counts.writeAdd) >= 1);
+    CHECK(_get(&counts.writeRemove) >= 1);
+    CHECK(natsConnection_Buffered(nc) == 0);
+
+    natsSubscription_Destroy(sub);
+    natsSubscription_Destroy(rsub);
+    natsConnection_Destroy(nc);
+
+    /* Detached once: the adapter frees its events and the loop has nothing left. */
+    CHECK(h_wait_until(_loopDone, &lt, 10000));
+    if (_loopDone(&lt))
+        pthread_join(lt.th, NULL);
+    CHECK_INT(_get(&counts.detach), 1);
+    CHECK_INT(_get(&counts.attach), 1);
+    CHECK_INT(_get(&counts.readRemove), 1);
+#ifdef NATS_TEST_THIS_LIBRARY
+    /* The socket was closed (by the adapter, through natsConnection_ProcessCloseEvent). */
+    CHECK_INT(_openFds(), fds0);
+#else
+    (void) fds0;
+#endif
+
+    event_base_free(base);
+    natsOptions_Destroy(opts);
+    h_waiter_destroy(&r.w);
+    h_server_destroy(&srv);
+}
+
+static void
+test_loop_run_by_the_publishing_thread(void)
+{
+    h_server            srv;
+    struct event_base   *base;
+    natsOptions         *opts = NULL;
+    natsConnection      *nc   = NULL;
+    natsSubscription    *sub  = NULL;
+    received            r;
+    int64_t             deadline;
+    int                 i;
+
+    memset(&counts, 0, sizeof(counts));
+    memset(&r, 0, sizeof(r));
+    h_waiter_init(&r.w);
+    REQUIRE(h_server_start(&srv, NULL, NULL));
+    base = event_base_new();
+    REQUIRE(base != NULL);
+    opts = _loopOpts(&srv, base);
+    REQUIRE(opts != NULL);
+
+    REQUIRE_OK(natsConnection_Connect(&nc, opts));
+    CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.single", _onMsg, &r));
+    /* Nothing may block here: the loop is not running, and only the loop writes. */
+    for (i = 0; i < 500; i++)
+        CHECK_OK(natsConnection_PublishString(nc, "evloop.single", "hello"));
+    CHECK(natsConnection_Buffered(nc) > 0);
+    /* The loop is asked for write events (by a library thread). */
+    CHECK(h_wait_until(_writeAdded, NULL, 5000));
+
+    deadline = h_now_ms() + 10000;
+    while ((h_waiter_get(&r.w) < 500) && (h_now_ms() < deadline))
+    {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        h_sleep_ms(1);
+    }
+    CHECK_INT(h_waiter_get(&r.w), 500);
+    CHECK_INT(natsConnection_Buffered(nc), 0);
+
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+    CHECK_INT(_get(&counts.detach), 1);
+    /* Nothing is left for the loop: it returns at once. */
+    CHECK_INT(event_base_loop(base, 0), 1);
+
+    event_base_free(base);
+    natsOptions_Destroy(opts);
+    h_waiter_destroy(&r.w);
+    h_server_destroy(&srv);
+}
+
+static h_waiter reconnected;
+static h_waiter disconnected;
+
+static void
+_onReconnected(natsConnection *nc, void *closure)
+{
+    (void) nc; (void) closure;
+    h_waiter_add(&reconnected, 1);
+}
+
+static void
+_onDisconnected(natsConnection *nc, void *closure)
+{
+    (void) nc; (void) closure;
+    h_waiter_add(&disconnected, 1);
+}
+
+static void
+test_reconnect_attaches_the_new_socket(void)
+{
+    h_server            srv;
+    struct event_base   *base;
+    natsOptions         *opts = NULL;
+    natsConnection      *nc   = NULL;
+    natsSubscription    *sub  = NULL;
+    loopThread          lt;
+    received            r;
+    int                 fds0;
+
+    memset(&counts, 0, sizeof(counts));
+    memset(&lt, 0, sizeof(lt));
+    memset(&r, 0, sizeof(r));
+    h_waiter_init(&r.w);
+    h_waiter_init(&reconnected);
+    h_waiter_init(&disconnected);
+    REQUIRE(h_server_start(&srv, NULL, NULL));
+    base = event_base_new();
+    REQUIRE(base != NULL);
+    fds0 = _openFds();
+    lt.base = base;
+    opts = _loopOpts(&srv, base);
+    REQUIRE(opts != NULL);
+    CHECK_OK(natsOptions_SetAllowReconnect(opts, true));
+    CHECK_OK(natsOptions_SetMaxReconnect(opts, 100));
+    CHECK_OK(natsOptions_SetReconnectWait(opts, 50));
+    CHECK_OK(natsOptions_SetReconnectedCB(opts, _onReconnected, NULL));
+    CHECK_OK(natsOptions_SetDisconnectedCB(opts, _onDisconnected, NULL));
+
+    REQUIRE_OK(natsConnection_Connect(&nc, opts));
+    REQUIRE(pthread_create(&lt.th, NULL, _runLoop, &lt) == 0);
+    CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.again", _onMsg, &r));
+    CHECK_OK(natsConnection_FlushTimeout(nc, 5000));
+
+    CHECK(h_server_restart(&srv));
+    CHECK(h_waiter_wait(&disconnected, 1, 10000));
+    CHECK(h_waiter_wait(&reconnected, 1, 10000));
+    /* The old socket left the loop (and was closed), the new one was attached. */
+    CHECK_INT(_get(&counts.attach), 2);
+    CHECK(_get(&counts.readRemove) >= 1);
+
+    /* The subscription was sent again on the new socket. */
+    CHECK_OK(natsConnection_FlushTimeout(nc, 5000));
+    CHECK_OK(natsConnection_PublishString(nc, "evloop.again", "hello"));
+    CHECK(h_waiter_wait(&r.w, 1, 10000));
+    CHECK_INT(natsConnection_Status(nc), NATS_CONN_STATUS_CONNECTED);
+
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+    CHECK(h_wait_until(_loopDone, &lt, 10000));
+    if (_loopDone(&lt))
+        pthread_join(lt.th, NULL);
+    CHECK_INT(_get(&counts.detach), 1);
+#ifdef NATS_TEST_THIS_LIBRARY
+    CHECK_INT(_openFds(), fds0);
+#else
+    (void) fds0;
+#endif
+
+    event_base_free(base);
+    natsOptions_Destroy(opts);
+    h_waiter_destroy(&r.w);
+    h_waiter_destroy(&reconnected);
+    h_waiter_destroy(&disconnected);
+    h_server_destroy(&srv);
+}
+
+static void
+test_failed_attach_fails_the_connect(void)
+{
+    h_server            srv;
+    struct event_base   *base;
+    natsOptions         *opts = NULL;
+    natsConnection      *nc   = NULL;
+    int                 fds0;
+
+    memset(&counts, 0, sizeof(counts));
+    counts.failAttach = 1;
+    REQUIRE(h_server_start(&srv, NULL, NULL));
+    base = event_base_new();
+    REQUIRE(base != NULL);
+    opts = _loopOpts(&srv, base);
+    REQUIRE(opts != NULL);
+    fds0 = _openFds();
+
+    CHECK_STATUS(natsConnection_Connect(&nc, opts), NATS_ERR);
+    CHECK(nc == NULL);
+    CHECK(strstr(nats_GetLastError(NULL), "event loop") != NULL);
+    CHECK_INT(_get(&counts.attach), 1);
+    CHECK_INT(_get(&counts.detach), 0);
+    CHECK_INT(_openFds(), fds0);
+
+    event_base_free(base);
+    natsOptions_Destroy(opts);
+    h_server_destroy(&srv);
+}
+
+static void
+test_process_events_without_a_loop(void)
+{
+    natsConnection  *nc = NULL;
+    natsMsg         *m  = NULL;
+    natsSubscription *sub = NULL;
+    natsSock        sock = -1;
+    int             p[2];
+
+    REQUIRE_OK(h_connect(&nc));
+    CHECK_OK(natsConnection_SubscribeSync(&sub, nc, "evloop.none"));
+    /* Not attached to a loop: these change nothing. */
+    natsConnection_ProcessReadEvent(nc);
+    natsConnection_ProcessWriteEvent(nc);
+#if HAVE_NATS_3_13
+    natsConnection_ProcessDetachedEvent(nc);
+#endif
+    CHECK_OK(natsConnection_PublishString(nc, "evloop.none", "hello"));
+    CHECK_OK(natsSubscription_NextMsg(&m, sub, 5000));
+    natsMsg_Destroy(m);
+
+#if HAVE_NATS_3_13
+    natsConnection_ProcessCloseEvent(&sock);
+    CHECK_INT(sock, -1);
+    REQUIRE(pipe(p) == 0);
+    sock = p[0];
+    natsConnection_ProcessCloseEvent(&sock);
+    CHECK_INT(sock, -1);
+    CHECK(fcntl(p[0], F_GETFD) == -1);
+    close(p[1]);
+#else
+    (void) sock; (void) p;
+#endif
+
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+}
+
+int
+main(void)
+{
+    natsLibevent_Init();
+    if (nats_Open(-1) != NATS_OK)
+        return 1;
+    if (!h_default_server_start())
+        return 1;
+    {
+        /* The library's threads and their descriptors start with the first connection:
+         * start them before the tests count descriptors. */
+        natsConnection *nc = NULL;
+
+        if (h_connect(&nc) != NATS_OK)
+            return 1;
+        natsConnection_Destroy(nc);
+    }
+
+    RUN_TEST(test_messages_with_the_loop_on_its_own_thread);
+    RUN_TEST(test_loop_run_by_the_publishing_thread);
+    RUN_TEST(test_reconnect_attaches_the_new_socket);
+    RUN_TEST(test_failed_attach_fails_the_connect);
+    RUN_TEST(test_process_events_without_a_loop);
+
+    h_default_server_stop();
+    nats_Close();
+    return h_finish();
+}
