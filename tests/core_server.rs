@@ -1361,3 +1361,59 @@ fn write_deadline_ends_a_session_whose_server_stopped_reading() {
     flush(&nc);
     assert_eq!(nc.status(), ConnStatus::Connected);
 }
+
+#[test]
+fn event_loop_that_never_runs_buffers_publishes_and_lets_close_return() {
+    // cnats: with an event loop only the loop writes; publishes buffer (without a limit)
+    // and ask for write events, and Close does not wait for the loop: it stops polling,
+    // the loop closes the socket, and the connection is detached.
+    use common::evloop::PollLoop;
+    let srv = NatsServer::start();
+    let lp = PollLoop::idle();
+    let mut o = opts(&srv);
+    o.event_loop = Some(lp.clone());
+    let nc = connect_with(o);
+    assert_eq!(lp.counts.attach.load(Ordering::SeqCst), 1);
+    let data = vec![b'x'; 1024];
+    for _ in 0..2048 {
+        nc.publish(b"evloop.idle", None, None, &data).unwrap();
+    }
+    assert!(nc.buffered() >= 2048 * 1024, "publishes are buffered for the loop");
+    let t = Instant::now();
+    nc.close();
+    assert!(t.elapsed() < Duration::from_secs(3), "close waited for the loop: {:?}", t.elapsed());
+    assert_eq!(nc.status(), ConnStatus::Closed);
+    assert_eq!(lp.counts.detach.load(Ordering::SeqCst), 1);
+    assert_eq!(lp.counts.closed.load(Ordering::SeqCst), 1);
+    assert_eq!(lp.open_sockets(), 0);
+}
+
+#[test]
+fn event_loop_session_ends_and_reconnects_when_the_server_goes_away() {
+    // The loop reports the end of the stream; the library stops polling (the loop closes
+    // the socket), reconnects, attaches the new socket, then announces the reconnect.
+    use common::evloop::{wait_for, PollLoop};
+    let mut srv = NatsServer::start();
+    let lp = PollLoop::start();
+    let (tx, rx) = mpsc::channel();
+    let mut o = opts(&srv);
+    o.event_loop = Some(lp.clone());
+    o.allow_reconnect = true;
+    o.reconnect_wait_ms = 50;
+    let l2 = lp.clone();
+    o.reconnected_cb = Some(Arc::new(move |_c: &Arc<Conn>| {
+        let _ = tx.send(l2.counts.attach.load(Ordering::SeqCst));
+    }));
+    let nc = connect_with(o);
+    let sub = nc.subscribe("evloop.rc", None, None, 0).unwrap();
+    nc.flush_timeout(5_000).unwrap();
+    srv.restart();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 2, "attached before the reconnected callback");
+    assert_eq!(lp.counts.closed.load(Ordering::SeqCst), 1);
+    nc.publish(b"evloop.rc", None, None, b"again").unwrap();
+    assert_eq!(sub.next_msg(5_000).unwrap().data(), b"again");
+    nc.close();
+    assert!(wait_for(Duration::from_secs(5), || lp.open_sockets() == 0));
+    assert_eq!(lp.counts.detach.load(Ordering::SeqCst), 1);
+    lp.stop();
+}

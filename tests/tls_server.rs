@@ -466,6 +466,46 @@ fn reconnects_over_tls_after_server_restart() {
 }
 
 #[test]
+fn tls_sessions_on_an_external_event_loop() {
+    // cnats: with natsOptions_SetEventLoop the loop polls the TLS socket too; the library
+    // reads and writes it (through its TLS state) only on the loop's events. Traffic,
+    // large messages across records, requests and a reconnect with a new handshake.
+    use common::evloop::{wait_for, PollLoop};
+    let pki = pki();
+    let mut srv = tls_server(&pki, ServerTls::default());
+    let lp = PollLoop::start();
+    let (rec_tx, rec_rx) = mpsc::channel();
+    let mut o = opts(srv.url(), Some(with_ca(&pki)), true);
+    o.event_loop = Some(lp.clone());
+    o.allow_reconnect = true;
+    o.reconnect_wait_ms = 50;
+    o.reconnect_jitter_tls_ms = 0;
+    o.reconnected_cb = Some(Arc::new(move |_c: &Arc<Conn>| {
+        let _ = rec_tx.send(());
+    }));
+    let nc = connect(o);
+    assert_eq!(lp.counts.attach.load(Ordering::SeqCst), 1);
+    exercise(&nc);
+    assert!(lp.counts.read_events.load(Ordering::SeqCst) > 0);
+    assert!(lp.counts.write_events.load(Ordering::SeqCst) > 0);
+
+    srv.restart();
+    rec_rx.recv_timeout(WAIT).expect("reconnected callback");
+    assert_eq!(lp.counts.attach.load(Ordering::SeqCst), 2);
+    assert_eq!(lp.counts.closed.load(Ordering::SeqCst), 1, "the old socket is closed by the loop");
+    exercise(&nc);
+
+    let weak = Arc::downgrade(&nc.0);
+    nc.close();
+    assert_eq!(lp.counts.detach.load(Ordering::SeqCst), 1);
+    assert_eq!(lp.open_sockets(), 0);
+    drop(nc);
+    // The loop's reference was released after the detach: nothing keeps the connection.
+    assert!(wait_for(WAIT, || weak.upgrade().is_none()), "connection still referenced");
+    lp.stop();
+}
+
+#[test]
 fn dynamic_certificates_are_read_again_on_reconnect() {
     // cnats test_SSLVerifyDynamic: LoadCertificatesChainDynamic reads the files at every
     // handshake, so the certificate in the files at reconnect time is the one presented

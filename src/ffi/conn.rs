@@ -524,10 +524,8 @@ pub unsafe extern "C" fn natsConnection_ProcessDetachedEvent(nc: *mut natsConnec
     guard_or("natsConnection_ProcessDetachedEvent", (), || {
         // SAFETY: as in natsConnection_ProcessReadEvent.
         let Ok(c) = (unsafe { conn_ref(nc) }) else { return };
-        if c.el_take_release() {
-            // SAFETY: the reference the first attach took (std::mem::forget of an Arc).
-            drop(unsafe { Arc::from_raw(nc as *const Conn) });
-        }
+        // SAFETY: `c` is not used after this call.
+        unsafe { c.el_release() };
     })
 }
 

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod evloop;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

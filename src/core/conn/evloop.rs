@@ -76,9 +76,12 @@ impl ElIo {
         let mut io = ElIo { fd: std.into_raw_fd(), tls, scratch: Vec::new() };
         if io.tls.is_some() {
             io.scratch = vec![0; 64 * 1024];
-            if let Err(e) = io.drain_plaintext(rbuf) {
-                io.close();
-                return Err(e);
+            match io.drain_plaintext(rbuf) {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => {
+                    io.close();
+                    return Err(e);
+                }
+                _ => {}
             }
         }
         Ok(io)
@@ -434,9 +437,18 @@ impl Conn {
         hooks.detach(data);
     }
 
-    /// The loop is done with the connection (natsConnection_ProcessDetachedEvent): whether
-    /// the reference it held is to be released now (true once, after a detach).
-    pub fn el_take_release(&self) -> bool {
-        !self.el.lock().attached && self.el_release_pending.swap(false, Ordering::SeqCst)
+    /// The loop is done with the detached connection (natsConnection_ProcessDetachedEvent):
+    /// releases the reference the loop held since the first attach. Only once, and only
+    /// after the detach; otherwise nothing happens.
+    ///
+    /// # Safety
+    /// This may drop the last reference: the caller must not use the connection afterwards
+    /// unless it holds a reference of its own.
+    pub unsafe fn el_release(&self) {
+        if !self.el.lock().attached && self.el_release_pending.swap(false, Ordering::SeqCst) {
+            // SAFETY: a Conn only lives in an Arc (Conn::connect), and the first attach
+            // leaked one strong reference to it (std::mem::forget), released here once.
+            unsafe { std::sync::Arc::decrement_strong_count(self as *const Conn) };
+        }
     }
 }
