@@ -1,7 +1,8 @@
 /*
- * External event loop: connections whose socket a libevent loop polls, through the
- * adapter header <nats/adapters/libevent.h> (natsOptions_SetEventLoop and the
- * natsConnection_Process*Event functions), against a real nats-server.
+ * External event loop: connections whose socket an event loop polls, through an adapter
+ * header (natsOptions_SetEventLoop and the natsConnection_Process*Event functions),
+ * against a real nats-server. Built twice: with <nats/adapters/libevent.h> (test_evloop)
+ * and, with NATS_TEST_LIBUV defined, with <nats/adapters/libuv.h> (test_evloop_uv).
  *
  * - publish, subscribe, flush and request with the loop on its own thread;
  * - the loop run by the thread that connected and publishes (single-threaded use);
@@ -18,7 +19,125 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+/* ------------------------------------------------------------------------ */
+/* The adapter under test, and how the tests drive its loop                  */
+/* ------------------------------------------------------------------------ */
+
+#ifdef NATS_TEST_LIBUV
+#include <nats/adapters/libuv.h>
+
+typedef uv_loop_t testLoop;
+
+#define ADAPTER_ATTACH  natsLibuv_Attach
+#define ADAPTER_READ    natsLibuv_Read
+#define ADAPTER_WRITE   natsLibuv_Write
+#define ADAPTER_DETACH  natsLibuv_Detach
+
+static void
+_adapterInit(void)
+{
+    natsLibuv_Init();
+}
+
+static testLoop *
+_loopNew(void)
+{
+    uv_loop_t *l = (uv_loop_t*) calloc(1, sizeof(uv_loop_t));
+
+    if ((l != NULL) && (uv_loop_init(l) != 0))
+    {
+        free(l);
+        l = NULL;
+    }
+    return l;
+}
+
+/* The calling thread runs the loop from now on. */
+static void
+_loopOwn(testLoop *l)
+{
+    natsLibuv_SetThreadLocalLoop(l);
+}
+
+/* Runs until nothing is left in the loop. */
+static void
+_loopRun(testLoop *l)
+{
+    uv_run(l, UV_RUN_DEFAULT);
+}
+
+/* Handles what is ready, without waiting. */
+static void
+_loopPoll(testLoop *l)
+{
+    uv_run(l, UV_RUN_NOWAIT);
+}
+
+/* Runs what is left; true when the loop then had nothing left. */
+static bool
+_loopRunsOut(testLoop *l)
+{
+    return uv_run(l, UV_RUN_DEFAULT) == 0;
+}
+
+static void
+_loopFree(testLoop *l)
+{
+    uv_loop_close(l);
+    free(l);
+}
+#else
 #include <nats/adapters/libevent.h>
+
+typedef struct event_base testLoop;
+
+#define ADAPTER_ATTACH  natsLibevent_Attach
+#define ADAPTER_READ    natsLibevent_Read
+#define ADAPTER_WRITE   natsLibevent_Write
+#define ADAPTER_DETACH  natsLibevent_Detach
+
+static void
+_adapterInit(void)
+{
+    natsLibevent_Init();
+}
+
+static testLoop *
+_loopNew(void)
+{
+    return event_base_new();
+}
+
+static void
+_loopOwn(testLoop *l)
+{
+    (void) l;
+}
+
+static void
+_loopRun(testLoop *l)
+{
+    event_base_dispatch(l);
+}
+
+static void
+_loopPoll(testLoop *l)
+{
+    event_base_loop(l, EVLOOP_NONBLOCK);
+}
+
+static bool
+_loopRunsOut(testLoop *l)
+{
+    return event_base_loop(l, 0) == 1;
+}
+
+static void
+_loopFree(testLoop *l)
+{
+    event_base_free(l);
+}
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Counting wrappers around the adapter                                      */
@@ -50,28 +169,28 @@ _attach(void **userData, void *loop, natsConnection *nc, natsSock sock)
     _inc(&counts.attach);
     if (_get(&counts.failAttach))
         return NATS_ERR;
-    return natsLibevent_Attach(userData, loop, nc, sock);
+    return ADAPTER_ATTACH(userData, loop, nc, sock);
 }
 
 static natsStatus
 _read(void *userData, bool add)
 {
     _inc(add ? &counts.readAdd : &counts.readRemove);
-    return natsLibevent_Read(userData, add);
+    return ADAPTER_READ(userData, add);
 }
 
 static natsStatus
 _write(void *userData, bool add)
 {
     _inc(add ? &counts.writeAdd : &counts.writeRemove);
-    return natsLibevent_Write(userData, add);
+    return ADAPTER_WRITE(userData, add);
 }
 
 static natsStatus
 _detach(void *userData)
 {
     _inc(&counts.detach);
-    return natsLibevent_Detach(userData);
+    return ADAPTER_DETACH(userData);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -98,7 +217,7 @@ _openFds(void)
 
 typedef struct
 {
-    struct event_base   *base;
+    testLoop            *base;
     pthread_t           th;
     int                 done;
 } loopThread;
@@ -108,7 +227,8 @@ _runLoop(void *arg)
 {
     loopThread *lt = (loopThread*) arg;
 
-    event_base_dispatch(lt->base);
+    _loopOwn(lt->base);
+    _loopRun(lt->base);
     __atomic_store_n(&lt->done, 1, __ATOMIC_SEQ_CST);
     return NULL;
 }
@@ -127,7 +247,7 @@ _writeAdded(void *arg)
 }
 
 static natsOptions *
-_loopOpts(const h_server *srv, struct event_base *base)
+_loopOpts(const h_server *srv, testLoop *base)
 {
     natsOptions *opts = h_opts(srv, 5000);
 
@@ -175,7 +295,7 @@ static void
 test_messages_with_the_loop_on_its_own_thread(void)
 {
     h_server            srv;
-    struct event_base   *base;
+    testLoop            *base;
     natsOptions         *opts = NULL;
     natsConnection      *nc   = NULL;
     natsSubscription    *sub  = NULL, *rsub = NULL;
@@ -189,14 +309,18 @@ test_messages_with_the_loop_on_its_own_thread(void)
     memset(&r, 0, sizeof(r));
     h_waiter_init(&r.w);
     REQUIRE(h_server_start(&srv, NULL, NULL));
-    base = event_base_new();
-    REQUIRE(base != NULL);
     fds0 = _openFds();
+    base = _loopNew();
+    REQUIRE(base != NULL);
     lt.base = base;
     opts = _loopOpts(&srv, base);
     REQUIRE(opts != NULL);
 
+    /* Connected on the loop's behalf (cnats' libuv adapter wants the first attach on the
+     * loop's thread), then the loop runs on its own thread. */
+    _loopOwn(base);
     REQUIRE_OK(natsConnection_Connect(&nc, opts));
+    _loopOwn(NULL);
     /* Attached before Connect returned, on this thread. */
     CHECK_INT(_get(&counts.attach), 1);
     CHECK_INT(_get(&counts.readAdd), 0);
@@ -233,14 +357,13 @@ test_messages_with_the_loop_on_its_own_thread(void)
     CHECK_INT(_get(&counts.detach), 1);
     CHECK_INT(_get(&counts.attach), 1);
     CHECK_INT(_get(&counts.readRemove), 1);
+    _loopFree(base);
 #ifdef NATS_TEST_THIS_LIBRARY
     /* The socket was closed (by the adapter, through natsConnection_ProcessCloseEvent). */
     CHECK_INT(_openFds(), fds0);
 #else
     (void) fds0;
 #endif
-
-    event_base_free(base);
     natsOptions_Destroy(opts);
     h_waiter_destroy(&r.w);
     h_server_destroy(&srv);
@@ -250,7 +373,7 @@ static void
 test_loop_run_by_the_publishing_thread(void)
 {
     h_server            srv;
-    struct event_base   *base;
+    testLoop            *base;
     natsOptions         *opts = NULL;
     natsConnection      *nc   = NULL;
     natsSubscription    *sub  = NULL;
@@ -262,10 +385,11 @@ test_loop_run_by_the_publishing_thread(void)
     memset(&r, 0, sizeof(r));
     h_waiter_init(&r.w);
     REQUIRE(h_server_start(&srv, NULL, NULL));
-    base = event_base_new();
+    base = _loopNew();
     REQUIRE(base != NULL);
     opts = _loopOpts(&srv, base);
     REQUIRE(opts != NULL);
+    _loopOwn(base);
 
     REQUIRE_OK(natsConnection_Connect(&nc, opts));
     CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.single", _onMsg, &r));
@@ -279,7 +403,7 @@ test_loop_run_by_the_publishing_thread(void)
     deadline = h_now_ms() + 10000;
     while ((h_waiter_get(&r.w) < 500) && (h_now_ms() < deadline))
     {
-        event_base_loop(base, EVLOOP_NONBLOCK);
+        _loopPoll(base);
         h_sleep_ms(1);
     }
     CHECK_INT(h_waiter_get(&r.w), 500);
@@ -289,9 +413,10 @@ test_loop_run_by_the_publishing_thread(void)
     natsConnection_Destroy(nc);
     CHECK_INT(_get(&counts.detach), 1);
     /* Nothing is left for the loop: it returns at once. */
-    CHECK_INT(event_base_loop(base, 0), 1);
+    CHECK(_loopRunsOut(base));
+    _loopOwn(NULL);
 
-    event_base_free(base);
+    _loopFree(base);
     natsOptions_Destroy(opts);
     h_waiter_destroy(&r.w);
     h_server_destroy(&srv);
@@ -318,7 +443,7 @@ static void
 test_reconnect_attaches_the_new_socket(void)
 {
     h_server            srv;
-    struct event_base   *base;
+    testLoop            *base;
     natsOptions         *opts = NULL;
     natsConnection      *nc   = NULL;
     natsSubscription    *sub  = NULL;
@@ -333,9 +458,9 @@ test_reconnect_attaches_the_new_socket(void)
     h_waiter_init(&reconnected);
     h_waiter_init(&disconnected);
     REQUIRE(h_server_start(&srv, NULL, NULL));
-    base = event_base_new();
-    REQUIRE(base != NULL);
     fds0 = _openFds();
+    base = _loopNew();
+    REQUIRE(base != NULL);
     lt.base = base;
     opts = _loopOpts(&srv, base);
     REQUIRE(opts != NULL);
@@ -345,7 +470,9 @@ test_reconnect_attaches_the_new_socket(void)
     CHECK_OK(natsOptions_SetReconnectedCB(opts, _onReconnected, NULL));
     CHECK_OK(natsOptions_SetDisconnectedCB(opts, _onDisconnected, NULL));
 
+    _loopOwn(base);
     REQUIRE_OK(natsConnection_Connect(&nc, opts));
+    _loopOwn(NULL);
     REQUIRE(pthread_create(&lt.th, NULL, _runLoop, &lt) == 0);
     CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.again", _onMsg, &r));
     CHECK_OK(natsConnection_FlushTimeout(nc, 5000));
@@ -369,13 +496,12 @@ test_reconnect_attaches_the_new_socket(void)
     if (_loopDone(&lt))
         pthread_join(lt.th, NULL);
     CHECK_INT(_get(&counts.detach), 1);
+    _loopFree(base);
 #ifdef NATS_TEST_THIS_LIBRARY
     CHECK_INT(_openFds(), fds0);
 #else
     (void) fds0;
 #endif
-
-    event_base_free(base);
     natsOptions_Destroy(opts);
     h_waiter_destroy(&r.w);
     h_waiter_destroy(&reconnected);
@@ -387,7 +513,7 @@ static void
 test_failed_attach_fails_the_connect(void)
 {
     h_server            srv;
-    struct event_base   *base;
+    testLoop            *base;
     natsOptions         *opts = NULL;
     natsConnection      *nc   = NULL;
     int                 fds0;
@@ -395,7 +521,7 @@ test_failed_attach_fails_the_connect(void)
     memset(&counts, 0, sizeof(counts));
     counts.failAttach = 1;
     REQUIRE(h_server_start(&srv, NULL, NULL));
-    base = event_base_new();
+    base = _loopNew();
     REQUIRE(base != NULL);
     opts = _loopOpts(&srv, base);
     REQUIRE(opts != NULL);
@@ -408,7 +534,7 @@ test_failed_attach_fails_the_connect(void)
     CHECK_INT(_get(&counts.detach), 0);
     CHECK_INT(_openFds(), fds0);
 
-    event_base_free(base);
+    _loopFree(base);
     natsOptions_Destroy(opts);
     h_server_destroy(&srv);
 }
@@ -454,7 +580,7 @@ test_process_events_without_a_loop(void)
 int
 main(void)
 {
-    natsLibevent_Init();
+    _adapterInit();
     if (nats_Open(-1) != NATS_OK)
         return 1;
     if (!h_default_server_start())
@@ -463,10 +589,15 @@ main(void)
         /* The library's threads and their descriptors start with the first connection:
          * start them before the tests count descriptors. */
         natsConnection *nc = NULL;
+        testLoop       *l;
 
         if (h_connect(&nc) != NATS_OK)
             return 1;
         natsConnection_Destroy(nc);
+        /* libuv keeps a process-wide pipe from its first loop on. */
+        if ((l = _loopNew()) == NULL)
+            return 1;
+        _loopFree(l);
     }
 
     RUN_TEST(test_messages_with_the_loop_on_its_own_thread);

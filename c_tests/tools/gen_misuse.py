@@ -56,6 +56,7 @@ SINCE_3_13 = {
     "natsOptions_TLSHandshakeFirst", "natsOptions_AllowConcurrentTLSHandshakes",
     "natsOptions_LoadCATrustedCertificatesPath", "natsOptions_LoadCertificatesChainDynamic",
     "natsSubscription_GetConnection", "natsOptions_SetProxyConnHandler",
+    "natsConnection_ProcessCloseEvent", "natsConnection_ProcessDetachedEvent",
 }
 
 # ---------------------------------------------------------------------------------------
