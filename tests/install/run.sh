@@ -81,6 +81,7 @@ libdir="$(dirname "$so_real")"
 echo "libdir: $libdir"
 incdir="$prefix/include"
 for f in "$incdir/nats.h" "$incdir/nats/nats.h" "$incdir/nats/status.h" "$incdir/nats/version.h" \
+         "$incdir/nats/adapters/libevent.h" "$incdir/nats/adapters/libuv.h" \
          "$libdir/libnats_static.a" \
          "$libdir/cmake/cnats/cnats-config.cmake" "$libdir/cmake/cnats/cnats-config-version.cmake" \
          "$libdir/pkgconfig/libnats.pc"; do
