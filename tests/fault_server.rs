@@ -19,6 +19,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use nats::core::conn::Conn;
 use nats::core::options::Options;
 use nats::core::status::{ConnStatus, Status};
@@ -995,5 +997,66 @@ fn a_frame_cut_by_a_disconnect_is_not_finished_on_the_next_connection() {
         let (pubs, bad) = rx.recv_timeout(WAIT).expect("second connection did not end");
         assert!(bad.is_empty(), "second server saw {bad:?} after {pubs} good frames");
         assert!(pubs >= 50, "second server got only {pubs} frames");
+    });
+}
+
+// ----- external event loop -----
+
+#[test]
+fn event_loop_handles_what_arrived_with_the_handshake() {
+    // With an event loop, the library reads the socket only when the loop reports input.
+    // Bytes that came in the same read as the handshake's PONG (here a server PING) are
+    // handled when the socket is attached: no later event would report them.
+    bounded(TEST_LIMIT, || {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let srv = FakeServer::start(move |mut p: Peer| {
+            if p.send_info().is_err() || p.read_connect_ping().is_none() {
+                return;
+            }
+            if p.send(b"PONG\r\nPING\r\n").is_err() {
+                return;
+            }
+            if p.read_until(|l| l == "PONG") {
+                let _ = tx.lock().unwrap().send(());
+            }
+            p.serve();
+        });
+        let lp = common::evloop::PollLoop::start();
+        let rec = Arc::new(Recorder::default());
+        let mut o = opts(&srv, &rec);
+        o.event_loop = Some(lp.clone());
+        let nc = connect(o);
+        rx.recv_timeout(WAIT).expect("the PING that came with the handshake was answered");
+        drop(nc);
+        lp.stop();
+    });
+}
+
+#[test]
+fn event_loop_protocol_error_ends_the_session_and_reconnects() {
+    // A malformed line read on a loop's input event ends the session as in the library's own
+    // reader: the loop stops polling the socket and closes it, the server sees EOF, and the
+    // connection reconnects and attaches the new socket.
+    bounded(TEST_LIMIT, || {
+        let (tx, rx) = mpsc::channel();
+        let srv = FakeServer::start(first_then_good(move |p| {
+            if p.handshake() {
+                thread::sleep(Duration::from_millis(20));
+                let _ = p.send(b"FOO bar\r\n");
+                let _ = tx.send(p.wait_eof(WAIT));
+            }
+        }));
+        let lp = common::evloop::PollLoop::start();
+        let rec = Arc::new(Recorder::default());
+        let mut o = opts(&srv, &rec);
+        o.event_loop = Some(lp.clone());
+        let nc = connect(o);
+        assert!(rx.recv_timeout(WAIT).unwrap(), "client did not drop the socket after a protocol error");
+        assert_reconnected_once(&nc, &rec, &srv);
+        assert_eq!(lp.counts.attach.load(Ordering::SeqCst), 2);
+        assert_eq!(lp.counts.closed.load(Ordering::SeqCst), 1);
+        drop(nc);
+        lp.stop();
     });
 }

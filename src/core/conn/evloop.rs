@@ -251,6 +251,14 @@ impl Conn {
         }
         el.data = data;
         el.attached = true;
+        // What arrived with the handshake's last read is handled now: the loop reports only
+        // new input.
+        if let Some(side) = el.side.as_mut() {
+            if let Err(e) = self.process_buffer(side) {
+                el.failed = Some(e);
+                self.el_end.notify_one();
+            }
+        }
         if !el.retained {
             el.retained = true;
             self.el_release_pending.store(true, Ordering::SeqCst);
