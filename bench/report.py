@@ -182,6 +182,31 @@ def main():
             row, *cells, fmt_ratio(vals.get("ours"), vals.get("cnats")), fmt_ratio(vals.get("ours"), vals.get("raw"))))
     L.append("")
 
+    # ---- server CPU
+    L.append("## Server CPU (median nats-server CPU per published message, ns, and cores it kept busy)")
+    L.append("")
+    L.append("User + system CPU time of the nats-server process during each run (from /proc), "
+             "divided by N, and by the run's duration for the cores. Where all clients cost the server "
+             "the same per message and it keeps about one core busy, the server bounds the row.")
+    L.append("")
+    L.append("| row | ours | cnats | raw | ours/cnats |")
+    L.append("|---|---:|---:|---:|---:|")
+    for row, vs in rate_rows:
+        cells, vals = [], {}
+        for v in ("ours", "cnats", "raw"):
+            rs = [r for r in vs.get(v, []) if ok(r) and num(r, "server_cpu_ms") is not None and num(r, "n")]
+            per = med([num(r, "server_cpu_ms") * 1e6 / num(r, "n") for r in rs])
+            cores = med([num(r, "server_cpu_ms") / 1000.0 / num(r, "secs") for r in rs if num(r, "secs")])
+            vals[v] = per
+            if v not in vs:
+                cells.append("n/a")
+            elif per is None:
+                cells.append("-")
+            else:
+                cells.append("%.0f (%.2f)" % (per, cores) if cores is not None else "%.0f" % per)
+        L.append("| %s | %s | %s | %s | %s |" % (row, *cells, fmt_ratio(vals.get("ours"), vals.get("cnats"))))
+    L.append("")
+
     # ---- latency
     req_rows = [r for r in rows if r.startswith("req/")]
     if req_rows:

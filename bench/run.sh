@@ -129,6 +129,11 @@ want_row() {
     return 1
 }
 
+# CPU time the server used (user + system, clock ticks), read around each run: in a row
+# the server bounds, each client gets as far as the server's CPU per message allows.
+CLK_TCK=$(getconf CLK_TCK)
+server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0; }
+
 RESULTS=$OUT/results.txt
 ERRLOG=$OUT/stderr.log
 : >"$RESULTS"
@@ -144,14 +149,17 @@ run_one() { # row variant run mode-args size n
         cnats-asap) bin=$OUT/natsbench_cnats; extra=(-asap) ;;
         raw)        bin=$OUT/rawclient ;;
     esac
-    local stallarg=(-stall "$STALL")
+    local stallarg=(-stall "$STALL") t0 t1
     echo "### row=$row variant=$variant run=$run" >>"$ERRLOG"
+    t0=$(server_ticks)
     # shellcheck disable=SC2086
     out=$(timeout -k 5 "$RUN_TIMEOUT" "$bin" -url "$URL" -lib "$variant" -n "$n" -size "$size" \
           "${stallarg[@]}" "${extra[@]}" $margs 2>>"$ERRLOG")
     rc=$?
+    t1=$(server_ticks)
     line=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -1)
     [ -n "$line" ] || line="RESULT lib=$variant status=noresult"
+    line="$line server_cpu_ms=$(( (t1 - t0) * 1000 / CLK_TCK ))"
     printf 'row=%s variant=%s run=%s rc=%s %s\n' "$row" "$variant" "$run" "$rc" "${line#RESULT }" >>"$RESULTS"
     printf '  %-12s %-10s run %s rc=%s %s\n' "$row" "$variant" "$run" "$rc" \
         "$(printf '%s' "$line" | grep -o ' status=[a-z]*\|msgs_per_sec=[0-9]*\|p50_us=[0-9.]*\|threads=[0-9]*' | tr '\n' ' ')" >&2
