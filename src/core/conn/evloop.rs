@@ -229,17 +229,24 @@ impl Conn {
         let io = ElIo::from_stream(stream, &mut rbuf).map_err(io_err)?;
         let fd = io.fd();
         let chunk = (self.opts.io_buf_size.max(4096) as usize).max(READ_CHUNK_MIN);
-        let mut el = self.el.lock();
-        self.state.lock().session_id += 1;
         let me = self.arc();
-        let mut data = el.data;
-        // The lock is held through the call: the loop may report input before it returns,
-        // and that waits until the session is in place.
-        el.io = Some(io);
-        el.side = Some(ReadSide::new(rbuf, chunk));
-        el.failed = None;
-        el.write_added = false;
-        if let Err(e) = hooks.attach(&mut data, &me, fd) {
+        let (mut data, was_attached) = {
+            let mut el = self.el.lock();
+            self.state.lock().session_id += 1;
+            el.io = Some(io);
+            el.side = Some(ReadSide::new(rbuf, chunk));
+            el.failed = None;
+            el.write_added = false;
+            // Input the loop reports while attach runs is read at once.
+            (el.data, std::mem::replace(&mut el.attached, true))
+        };
+        // Not under the lock: an adapter may wait in attach for the loop's thread (libevent
+        // frees the previous session's events there), which may be about to report input
+        // for this connection.
+        let res = hooks.attach(&mut data, &me, fd);
+        let mut el = self.el.lock();
+        if let Err(e) = res {
+            el.attached = was_attached;
             el.side = None;
             if let Some(io) = el.io.take() {
                 io.close();
@@ -250,13 +257,14 @@ impl Conn {
             ));
         }
         el.data = data;
-        el.attached = true;
         // What arrived with the handshake's last read is handled now: the loop reports only
-        // new input.
-        if let Some(side) = el.side.as_mut() {
-            if let Err(e) = self.process_buffer(side) {
-                el.failed = Some(e);
-                self.el_end.notify_one();
+        // new input. (A read during attach handled it already, in order.)
+        if el.failed.is_none() {
+            if let Some(side) = el.side.as_mut() {
+                if let Err(e) = self.process_buffer(side) {
+                    el.failed = Some(e);
+                    self.el_end.notify_one();
+                }
             }
         }
         if !el.retained {
