@@ -1,6 +1,7 @@
 /* Test harness implementation. See harness.h. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -759,4 +760,22 @@ h_proc_status(const char *field)
     }
     fclose(f);
     return v;
+}
+
+int
+h_open_fds(void)
+{
+    DIR             *d = opendir("/proc/self/fd");
+    struct dirent   *e;
+    int             n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+    {
+        if (e->d_name[0] != '.')
+            n++;
+    }
+    closedir(d);
+    return n - 1; /* the directory stream itself */
 }

@@ -186,4 +186,7 @@ bool h_under_valgrind(void);
 /* A numeric field of /proc/self/status ("Threads", "VmRSS" in kB...), -1 if unavailable. */
 long h_proc_status(const char *field);
 
+/* Descriptors the process has open (entries of /proc/self/fd), -1 if unavailable. */
+int h_open_fds(void);
+
 #endif /* NATS_C_TESTS_HARNESS_H */

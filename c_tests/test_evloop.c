@@ -15,7 +15,6 @@
  */
 #include "harness.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -197,24 +196,6 @@ _detach(void *userData)
 /* Helpers                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static int
-_openFds(void)
-{
-    DIR             *d = opendir("/proc/self/fd");
-    struct dirent   *e;
-    int             n = 0;
-
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-    {
-        if (e->d_name[0] != '.')
-            n++;
-    }
-    closedir(d);
-    return n - 1; /* the directory's own descriptor */
-}
-
 typedef struct
 {
     testLoop            *base;
@@ -309,7 +290,7 @@ test_messages_with_the_loop_on_its_own_thread(void)
     memset(&r, 0, sizeof(r));
     h_waiter_init(&r.w);
     REQUIRE(h_server_start(&srv, NULL, NULL));
-    fds0 = _openFds();
+    fds0 = h_open_fds();
     base = _loopNew();
     REQUIRE(base != NULL);
     lt.base = base;
@@ -360,7 +341,7 @@ test_messages_with_the_loop_on_its_own_thread(void)
     _loopFree(base);
 #ifdef NATS_TEST_THIS_LIBRARY
     /* The socket was closed (by the adapter, through natsConnection_ProcessCloseEvent). */
-    CHECK_INT(_openFds(), fds0);
+    CHECK_INT(h_open_fds(), fds0);
 #else
     (void) fds0;
 #endif
@@ -458,7 +439,7 @@ test_reconnect_attaches_the_new_socket(void)
     h_waiter_init(&reconnected);
     h_waiter_init(&disconnected);
     REQUIRE(h_server_start(&srv, NULL, NULL));
-    fds0 = _openFds();
+    fds0 = h_open_fds();
     base = _loopNew();
     REQUIRE(base != NULL);
     lt.base = base;
@@ -498,7 +479,7 @@ test_reconnect_attaches_the_new_socket(void)
     CHECK_INT(_get(&counts.detach), 1);
     _loopFree(base);
 #ifdef NATS_TEST_THIS_LIBRARY
-    CHECK_INT(_openFds(), fds0);
+    CHECK_INT(h_open_fds(), fds0);
 #else
     (void) fds0;
 #endif
@@ -525,14 +506,14 @@ test_failed_attach_fails_the_connect(void)
     REQUIRE(base != NULL);
     opts = _loopOpts(&srv, base);
     REQUIRE(opts != NULL);
-    fds0 = _openFds();
+    fds0 = h_open_fds();
 
     CHECK_STATUS(natsConnection_Connect(&nc, opts), NATS_ERR);
     CHECK(nc == NULL);
     CHECK(strstr(nats_GetLastError(NULL), "event loop") != NULL);
     CHECK_INT(_get(&counts.attach), 1);
     CHECK_INT(_get(&counts.detach), 0);
-    CHECK_INT(_openFds(), fds0);
+    CHECK_INT(h_open_fds(), fds0);
 
     _loopFree(base);
     natsOptions_Destroy(opts);

@@ -21,7 +21,6 @@
  * leak check covers what they would find). */
 #include "harness.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -41,21 +40,6 @@ static bool gValgrind = false;
 static long threads_now(void) { return h_proc_status("Threads"); }
 static long rss_kb(void)      { return h_proc_status("VmRSS"); }
 
-static int
-fd_count(void)
-{
-    DIR             *d = opendir("/proc/self/fd");
-    struct dirent   *e;
-    int             n = 0;
-
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1; /* the directory stream itself */
-}
 
 /* Waits until the thread count is <= target (threads exit asynchronously). */
 static long
@@ -283,14 +267,14 @@ test_failed_connect_loop(void)
         {
             rss0 = rss_kb();
             thr0 = threads_now();
-            fd0  = fd_count();
+            fd0  = h_open_fds();
         }
     }
     natsOptions_Destroy(opts);
     CHECK_INT(wrong, 0);
     rss1 = rss_kb();
     thr1 = wait_threads_at_most(thr0, 5000);
-    fd1  = fd_count();
+    fd1  = h_open_fds();
     printf("    %d failed connects in %lld ms; VmRSS %ld kB after %d, %ld kB after %d; "
            "threads %ld -> %ld; fds %d -> %d\n", total, (long long) (h_now_ms() - t0),
            rss0, warm, rss1, total, thr0, thr1, fd0, fd1);
@@ -441,12 +425,12 @@ test_retry_and_reconnect_loops(void)
     CHECK(retry_wait(&retryB, &retryB.attempts, warm, 60000));
     rss0 = rss_kb();
     thr0 = threads_now();
-    fd0  = fd_count();
+    fd0  = h_open_fds();
     CHECK(retry_wait(&retryA, &retryA.attempts, total, 300000));
     CHECK(retry_wait(&retryB, &retryB.attempts, total, 300000));
     rss1 = rss_kb();
     thr1 = threads_now();
-    fd1  = fd_count();
+    fd1  = h_open_fds();
     printf("    %d + %d attempts in %lld ms; VmRSS %ld kB after %d, %ld kB after %d; "
            "threads %ld -> %ld; fds %d -> %d\n",
            retry_get(&retryA, &retryA.attempts), retry_get(&retryB, &retryB.attempts),
