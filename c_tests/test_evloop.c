@@ -272,135 +272,161 @@ _onRequest(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closur
 /* Tests                                                                     */
 /* ------------------------------------------------------------------------ */
 
+/* What each loop test starts with: a server, a loop, options with the counting adapter, a
+ * receiver, and the descriptors open before the loop existed. */
+typedef struct
+{
+    h_server    srv;
+    testLoop    *base;
+    natsOptions *opts;
+    loopThread  lt;
+    bool        threaded;
+    received    r;
+    int         fds0;
+
+} fixture;
+
+static bool
+_fxStart(fixture *fx)
+{
+    memset(fx, 0, sizeof(*fx));
+    memset(&counts, 0, sizeof(counts));
+    h_waiter_init(&fx->r.w);
+    if (!CHECK(h_server_start(&fx->srv, NULL, NULL)))
+        return false;
+    fx->fds0 = h_open_fds();
+    fx->base = _loopNew();
+    fx->lt.base = fx->base;
+    if (fx->base != NULL)
+        fx->opts = _loopOpts(&fx->srv, fx->base);
+    return CHECK(fx->opts != NULL);
+}
+
+/* Connects on the loop's behalf (cnats' libuv adapter wants the first attach made on the
+ * loop's thread), then, if `threaded`, runs the loop on a thread of its own. */
+static natsStatus
+_fxConnect(fixture *fx, natsConnection **nc, bool threaded)
+{
+    natsStatus s;
+
+    _loopOwn(fx->base);
+    s = natsConnection_Connect(nc, fx->opts);
+    if (threaded)
+    {
+        _loopOwn(NULL);
+        if ((s == NATS_OK) && CHECK(pthread_create(&fx->lt.th, NULL, _runLoop, &fx->lt) == 0))
+            fx->threaded = true;
+    }
+    return s;
+}
+
+/* Once the connection is destroyed: the loop's thread returns (nothing is left in the
+ * loop), and after the loop is freed no descriptor of the test is left open. */
+static void
+_fxEnd(fixture *fx)
+{
+    if (fx->threaded)
+    {
+        CHECK(h_wait_until(_loopDone, &fx->lt, 10000));
+        if (_loopDone(&fx->lt))
+            pthread_join(fx->lt.th, NULL);
+    }
+    _loopOwn(NULL);
+    if (fx->base != NULL)
+    {
+        _loopFree(fx->base);
+#ifdef NATS_TEST_THIS_LIBRARY
+        /* The sockets were closed by the adapter, through natsConnection_ProcessCloseEvent. */
+        CHECK_INT(h_open_fds(), fx->fds0);
+#endif
+    }
+    natsOptions_Destroy(fx->opts);
+    h_waiter_destroy(&fx->r.w);
+    h_server_destroy(&fx->srv);
+}
+
 static void
 test_messages_with_the_loop_on_its_own_thread(void)
 {
-    h_server            srv;
-    testLoop            *base;
-    natsOptions         *opts = NULL;
+    fixture             fx;
     natsConnection      *nc   = NULL;
     natsSubscription    *sub  = NULL, *rsub = NULL;
     natsMsg             *reply = NULL;
-    loopThread          lt;
-    received            r;
-    int                 fds0, i;
+    int                 i;
 
-    memset(&counts, 0, sizeof(counts));
-    memset(&lt, 0, sizeof(lt));
-    memset(&r, 0, sizeof(r));
-    h_waiter_init(&r.w);
-    REQUIRE(h_server_start(&srv, NULL, NULL));
-    fds0 = h_open_fds();
-    base = _loopNew();
-    REQUIRE(base != NULL);
-    lt.base = base;
-    opts = _loopOpts(&srv, base);
-    REQUIRE(opts != NULL);
+    if (_fxStart(&fx) && CHECK_OK(_fxConnect(&fx, &nc, true)))
+    {
+        /* Attached before Connect returned, on the connecting thread. */
+        CHECK_INT(_get(&counts.attach), 1);
+        CHECK_INT(_get(&counts.readAdd), 0);
 
-    /* Connected on the loop's behalf (cnats' libuv adapter wants the first attach on the
-     * loop's thread), then the loop runs on its own thread. */
-    _loopOwn(base);
-    REQUIRE_OK(natsConnection_Connect(&nc, opts));
-    _loopOwn(NULL);
-    /* Attached before Connect returned, on this thread. */
-    CHECK_INT(_get(&counts.attach), 1);
-    CHECK_INT(_get(&counts.readAdd), 0);
-    REQUIRE(pthread_create(&lt.th, NULL, _runLoop, &lt) == 0);
+        CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.data", _onMsg, &fx.r));
+        CHECK_OK(natsConnection_Subscribe(&rsub, nc, "evloop.help", _onRequest, NULL));
+        CHECK_OK(natsConnection_FlushTimeout(nc, 5000));
+        for (i = 0; i < 2000; i++)
+            CHECK_OK(natsConnection_PublishString(nc, "evloop.data", "hello"));
+        CHECK(h_waiter_wait(&fx.r.w, 2000, 10000));
+        CHECK_INT(h_waiter_get(&fx.r.w), 2000);
+        CHECK_INT(fx.r.badSize, 0);
 
-    CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.data", _onMsg, &r));
-    CHECK_OK(natsConnection_Subscribe(&rsub, nc, "evloop.help", _onRequest, NULL));
-    CHECK_OK(natsConnection_FlushTimeout(nc, 5000));
-    for (i = 0; i < 2000; i++)
-        CHECK_OK(natsConnection_PublishString(nc, "evloop.data", "hello"));
-    CHECK(h_waiter_wait(&r.w, 2000, 10000));
-    CHECK_INT(h_waiter_get(&r.w), 2000);
-    CHECK_INT(r.badSize, 0);
+        CHECK_OK(natsConnection_RequestString(&reply, nc, "evloop.help", "ping", 5000));
+        if (reply != NULL)
+            CHECK_STR(natsMsg_GetData(reply), "pong");
+        natsMsg_Destroy(reply);
 
-    CHECK_OK(natsConnection_RequestString(&reply, nc, "evloop.help", "ping", 5000));
-    if (reply != NULL)
-        CHECK_STR(natsMsg_GetData(reply), "pong");
-    natsMsg_Destroy(reply);
+        /* Writes went through write events, and the loop stopped polling for them once the
+         * buffer was out. */
+        CHECK(_get(&counts.writeAdd) >= 1);
+        CHECK(_get(&counts.writeRemove) >= 1);
+        CHECK(natsConnection_Buffered(nc) == 0);
 
-    /* Writes went through write events, and the loop stopped polling for them once the
-     * buffer was out. */
-    CHECK(_get(&counts.writeAdd) >= 1);
-    CHECK(_get(&counts.writeRemove) >= 1);
-    CHECK(natsConnection_Buffered(nc) == 0);
-
-    natsSubscription_Destroy(sub);
-    natsSubscription_Destroy(rsub);
-    natsConnection_Destroy(nc);
-
-    /* Detached once: the adapter frees its events and the loop has nothing left. */
-    CHECK(h_wait_until(_loopDone, &lt, 10000));
-    if (_loopDone(&lt))
-        pthread_join(lt.th, NULL);
-    CHECK_INT(_get(&counts.detach), 1);
-    CHECK_INT(_get(&counts.attach), 1);
-    CHECK_INT(_get(&counts.readRemove), 1);
-    _loopFree(base);
-#ifdef NATS_TEST_THIS_LIBRARY
-    /* The socket was closed (by the adapter, through natsConnection_ProcessCloseEvent). */
-    CHECK_INT(h_open_fds(), fds0);
-#else
-    (void) fds0;
-#endif
-    natsOptions_Destroy(opts);
-    h_waiter_destroy(&r.w);
-    h_server_destroy(&srv);
+        natsSubscription_Destroy(sub);
+        natsSubscription_Destroy(rsub);
+        natsConnection_Destroy(nc);
+        /* Detached once, and the socket left the loop once. */
+        CHECK(h_wait_until(_loopDone, &fx.lt, 10000));
+        CHECK_INT(_get(&counts.detach), 1);
+        CHECK_INT(_get(&counts.attach), 1);
+        CHECK_INT(_get(&counts.readRemove), 1);
+    }
+    _fxEnd(&fx);
 }
 
 static void
 test_loop_run_by_the_publishing_thread(void)
 {
-    h_server            srv;
-    testLoop            *base;
-    natsOptions         *opts = NULL;
+    fixture             fx;
     natsConnection      *nc   = NULL;
     natsSubscription    *sub  = NULL;
-    received            r;
     int64_t             deadline;
     int                 i;
 
-    memset(&counts, 0, sizeof(counts));
-    memset(&r, 0, sizeof(r));
-    h_waiter_init(&r.w);
-    REQUIRE(h_server_start(&srv, NULL, NULL));
-    base = _loopNew();
-    REQUIRE(base != NULL);
-    opts = _loopOpts(&srv, base);
-    REQUIRE(opts != NULL);
-    _loopOwn(base);
-
-    REQUIRE_OK(natsConnection_Connect(&nc, opts));
-    CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.single", _onMsg, &r));
-    /* Nothing may block here: the loop is not running, and only the loop writes. */
-    for (i = 0; i < 500; i++)
-        CHECK_OK(natsConnection_PublishString(nc, "evloop.single", "hello"));
-    CHECK(natsConnection_Buffered(nc) > 0);
-    /* The loop is asked for write events (by a library thread). */
-    CHECK(h_wait_until(_writeAdded, NULL, 5000));
-
-    deadline = h_now_ms() + 10000;
-    while ((h_waiter_get(&r.w) < 500) && (h_now_ms() < deadline))
+    if (_fxStart(&fx) && CHECK_OK(_fxConnect(&fx, &nc, false)))
     {
-        _loopPoll(base);
-        h_sleep_ms(1);
+        CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.single", _onMsg, &fx.r));
+        /* Nothing may block here: the loop is not running, and only the loop writes. */
+        for (i = 0; i < 500; i++)
+            CHECK_OK(natsConnection_PublishString(nc, "evloop.single", "hello"));
+        CHECK(natsConnection_Buffered(nc) > 0);
+        /* The loop is asked for write events (by a library thread). */
+        CHECK(h_wait_until(_writeAdded, NULL, 5000));
+
+        deadline = h_now_ms() + 10000;
+        while ((h_waiter_get(&fx.r.w) < 500) && (h_now_ms() < deadline))
+        {
+            _loopPoll(fx.base);
+            h_sleep_ms(1);
+        }
+        CHECK_INT(h_waiter_get(&fx.r.w), 500);
+        CHECK_INT(natsConnection_Buffered(nc), 0);
+
+        natsSubscription_Destroy(sub);
+        natsConnection_Destroy(nc);
+        CHECK_INT(_get(&counts.detach), 1);
+        /* Nothing is left for the loop: it returns at once. */
+        CHECK(_loopRunsOut(fx.base));
     }
-    CHECK_INT(h_waiter_get(&r.w), 500);
-    CHECK_INT(natsConnection_Buffered(nc), 0);
-
-    natsSubscription_Destroy(sub);
-    natsConnection_Destroy(nc);
-    CHECK_INT(_get(&counts.detach), 1);
-    /* Nothing is left for the loop: it returns at once. */
-    CHECK(_loopRunsOut(base));
-    _loopOwn(NULL);
-
-    _loopFree(base);
-    natsOptions_Destroy(opts);
-    h_waiter_destroy(&r.w);
-    h_server_destroy(&srv);
+    _fxEnd(&fx);
 }
 
 static h_waiter reconnected;
@@ -423,101 +449,63 @@ _onDisconnected(natsConnection *nc, void *closure)
 static void
 test_reconnect_attaches_the_new_socket(void)
 {
-    h_server            srv;
-    testLoop            *base;
-    natsOptions         *opts = NULL;
+    fixture             fx;
     natsConnection      *nc   = NULL;
     natsSubscription    *sub  = NULL;
-    loopThread          lt;
-    received            r;
-    int                 fds0;
 
-    memset(&counts, 0, sizeof(counts));
-    memset(&lt, 0, sizeof(lt));
-    memset(&r, 0, sizeof(r));
-    h_waiter_init(&r.w);
     h_waiter_init(&reconnected);
     h_waiter_init(&disconnected);
-    REQUIRE(h_server_start(&srv, NULL, NULL));
-    fds0 = h_open_fds();
-    base = _loopNew();
-    REQUIRE(base != NULL);
-    lt.base = base;
-    opts = _loopOpts(&srv, base);
-    REQUIRE(opts != NULL);
-    CHECK_OK(natsOptions_SetAllowReconnect(opts, true));
-    CHECK_OK(natsOptions_SetMaxReconnect(opts, 100));
-    CHECK_OK(natsOptions_SetReconnectWait(opts, 50));
-    CHECK_OK(natsOptions_SetReconnectedCB(opts, _onReconnected, NULL));
-    CHECK_OK(natsOptions_SetDisconnectedCB(opts, _onDisconnected, NULL));
+    if (_fxStart(&fx)
+        && CHECK_OK(natsOptions_SetAllowReconnect(fx.opts, true))
+        && CHECK_OK(natsOptions_SetMaxReconnect(fx.opts, 100))
+        && CHECK_OK(natsOptions_SetReconnectWait(fx.opts, 50))
+        && CHECK_OK(natsOptions_SetReconnectedCB(fx.opts, _onReconnected, NULL))
+        && CHECK_OK(natsOptions_SetDisconnectedCB(fx.opts, _onDisconnected, NULL))
+        && CHECK_OK(_fxConnect(&fx, &nc, true)))
+    {
+        CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.again", _onMsg, &fx.r));
+        CHECK_OK(natsConnection_FlushTimeout(nc, 5000));
 
-    _loopOwn(base);
-    REQUIRE_OK(natsConnection_Connect(&nc, opts));
-    _loopOwn(NULL);
-    REQUIRE(pthread_create(&lt.th, NULL, _runLoop, &lt) == 0);
-    CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.again", _onMsg, &r));
-    CHECK_OK(natsConnection_FlushTimeout(nc, 5000));
+        CHECK(h_server_restart(&fx.srv));
+        CHECK(h_waiter_wait(&disconnected, 1, 10000));
+        CHECK(h_waiter_wait(&reconnected, 1, 10000));
+        /* The old socket left the loop (and was closed), the new one was attached. */
+        CHECK_INT(_get(&counts.attach), 2);
+        CHECK(_get(&counts.readRemove) >= 1);
 
-    CHECK(h_server_restart(&srv));
-    CHECK(h_waiter_wait(&disconnected, 1, 10000));
-    CHECK(h_waiter_wait(&reconnected, 1, 10000));
-    /* The old socket left the loop (and was closed), the new one was attached. */
-    CHECK_INT(_get(&counts.attach), 2);
-    CHECK(_get(&counts.readRemove) >= 1);
+        /* The subscription was sent again on the new socket. */
+        CHECK_OK(natsConnection_FlushTimeout(nc, 5000));
+        CHECK_OK(natsConnection_PublishString(nc, "evloop.again", "hello"));
+        CHECK(h_waiter_wait(&fx.r.w, 1, 10000));
+        CHECK_INT(natsConnection_Status(nc), NATS_CONN_STATUS_CONNECTED);
 
-    /* The subscription was sent again on the new socket. */
-    CHECK_OK(natsConnection_FlushTimeout(nc, 5000));
-    CHECK_OK(natsConnection_PublishString(nc, "evloop.again", "hello"));
-    CHECK(h_waiter_wait(&r.w, 1, 10000));
-    CHECK_INT(natsConnection_Status(nc), NATS_CONN_STATUS_CONNECTED);
-
-    natsSubscription_Destroy(sub);
-    natsConnection_Destroy(nc);
-    CHECK(h_wait_until(_loopDone, &lt, 10000));
-    if (_loopDone(&lt))
-        pthread_join(lt.th, NULL);
-    CHECK_INT(_get(&counts.detach), 1);
-    _loopFree(base);
-#ifdef NATS_TEST_THIS_LIBRARY
-    CHECK_INT(h_open_fds(), fds0);
-#else
-    (void) fds0;
-#endif
-    natsOptions_Destroy(opts);
-    h_waiter_destroy(&r.w);
+        natsSubscription_Destroy(sub);
+        natsConnection_Destroy(nc);
+        CHECK(h_wait_until(_loopDone, &fx.lt, 10000));
+        CHECK_INT(_get(&counts.detach), 1);
+    }
+    _fxEnd(&fx);
     h_waiter_destroy(&reconnected);
     h_waiter_destroy(&disconnected);
-    h_server_destroy(&srv);
 }
 
 static void
 test_failed_attach_fails_the_connect(void)
 {
-    h_server            srv;
-    testLoop            *base;
-    natsOptions         *opts = NULL;
-    natsConnection      *nc   = NULL;
-    int                 fds0;
+    fixture         fx;
+    natsConnection  *nc = NULL;
 
-    memset(&counts, 0, sizeof(counts));
-    counts.failAttach = 1;
-    REQUIRE(h_server_start(&srv, NULL, NULL));
-    base = _loopNew();
-    REQUIRE(base != NULL);
-    opts = _loopOpts(&srv, base);
-    REQUIRE(opts != NULL);
-    fds0 = h_open_fds();
-
-    CHECK_STATUS(natsConnection_Connect(&nc, opts), NATS_ERR);
-    CHECK(nc == NULL);
-    CHECK(strstr(nats_GetLastError(NULL), "event loop") != NULL);
-    CHECK_INT(_get(&counts.attach), 1);
-    CHECK_INT(_get(&counts.detach), 0);
-    CHECK_INT(h_open_fds(), fds0);
-
-    _loopFree(base);
-    natsOptions_Destroy(opts);
-    h_server_destroy(&srv);
+    if (_fxStart(&fx))
+    {
+        counts.failAttach = 1;
+        CHECK_STATUS(_fxConnect(&fx, &nc, false), NATS_ERR);
+        CHECK(nc == NULL);
+        CHECK(strstr(nats_GetLastError(NULL), "event loop") != NULL);
+        CHECK_INT(_get(&counts.attach), 1);
+        CHECK_INT(_get(&counts.detach), 0);
+    }
+    /* (No descriptor is left open: checked by _fxEnd.) */
+    _fxEnd(&fx);
 }
 
 static void
