@@ -144,8 +144,9 @@ _loopFree(testLoop *l)
 
 typedef struct
 {
-    int attach, detach, readAdd, readRemove, writeAdd, writeRemove;
-    int failAttach;
+    int         attach, detach, readAdd, readRemove, writeAdd, writeRemove;
+    int         failAttach;
+    pthread_t   firstAttachThread;
 } evCounts;
 
 static evCounts counts;
@@ -165,7 +166,8 @@ _inc(int *v)
 static natsStatus
 _attach(void **userData, void *loop, natsConnection *nc, natsSock sock)
 {
-    _inc(&counts.attach);
+    if (__atomic_add_fetch(&counts.attach, 1, __ATOMIC_SEQ_CST) == 1)
+        counts.firstAttachThread = pthread_self();
     if (_get(&counts.failAttach))
         return NATS_ERR;
     return ADAPTER_ATTACH(userData, loop, nc, sock);
@@ -358,6 +360,7 @@ test_messages_with_the_loop_on_its_own_thread(void)
     {
         /* Attached before Connect returned, on the connecting thread. */
         CHECK_INT(_get(&counts.attach), 1);
+        CHECK(pthread_equal(counts.firstAttachThread, pthread_self()));
         CHECK_INT(_get(&counts.readAdd), 0);
 
         CHECK_OK(natsConnection_Subscribe(&sub, nc, "evloop.data", _onMsg, &fx.r));
@@ -508,6 +511,26 @@ test_failed_attach_fails_the_connect(void)
     _fxEnd(&fx);
 }
 
+#ifdef NATS_TEST_LIBUV
+static void
+test_libuv_first_attach_off_the_loop_thread_is_refused(void)
+{
+    fixture         fx;
+    natsConnection  *nc = NULL;
+
+    if (_fxStart(&fx))
+    {
+        /* This thread never called natsLibuv_SetThreadLocalLoop: the adapter cannot make its
+         * wake-up handle here. */
+        CHECK_STATUS(natsConnection_Connect(&nc, fx.opts), NATS_ILLEGAL_STATE);
+        CHECK(nc == NULL);
+        CHECK_INT(_get(&counts.attach), 1);
+        CHECK_INT(_get(&counts.detach), 0);
+    }
+    _fxEnd(&fx);
+}
+#endif
+
 static void
 test_process_events_without_a_loop(void)
 {
@@ -573,6 +596,9 @@ main(void)
     RUN_TEST(test_loop_run_by_the_publishing_thread);
     RUN_TEST(test_reconnect_attaches_the_new_socket);
     RUN_TEST(test_failed_attach_fails_the_connect);
+#ifdef NATS_TEST_LIBUV
+    RUN_TEST(test_libuv_first_attach_off_the_loop_thread_is_refused);
+#endif
     RUN_TEST(test_process_events_without_a_loop);
 
     h_default_server_stop();

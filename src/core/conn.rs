@@ -480,7 +480,7 @@ impl Conn {
             name_c,
         });
         let c = conn.clone();
-        let res = runtime::block_on(async move { c.initial_connect().await });
+        let res = runtime::block_on(async move { c.initial_connect().await }).and_then(|()| conn.attach_first());
         match res {
             Ok(()) => Ok(conn),
             Err(e) => {
@@ -506,10 +506,7 @@ impl Conn {
             match self.connect_one(&url).await {
                 Ok((stream, info, rbuf)) => {
                     self.on_connected(idx, &stream, info, false);
-                    if let Err(e) = self.start_io(stream, rbuf) {
-                        last = e;
-                        continue;
-                    }
+                    self.start_io(stream, rbuf);
                     return Ok(());
                 }
                 Err(e) => {
@@ -546,7 +543,8 @@ impl Conn {
                 return Ok(());
             }
             let (stream, rbuf) = self.connect_loop(false, false).await?;
-            return self.start_io(stream, rbuf);
+            self.start_io(stream, rbuf);
+            return Ok(());
         }
         // cnats: when no server could even be reached the answer is "no server"; an error
         // after the TCP connection was made (timeout, authentication, TLS, bad INFO, ...)
@@ -760,23 +758,32 @@ impl Conn {
         }
     }
 
-    /// Starts the first session's task. With an event loop, the socket is attached to it
-    /// first, on the calling thread, as cnats does before Connect returns.
-    fn start_io(&self, stream: NatsStream, rbuf: BytesMut) -> Result<()> {
-        let first = if self.opts.event_loop.is_some() {
-            if let Err(e) = self.el_attach(stream, rbuf) {
-                self.state.lock().status = ConnStatus::Connecting;
-                return Err(e);
-            }
-            None
-        } else {
-            Some((stream, rbuf))
-        };
+    /// Starts the first session's task. With an event loop, the socket waits for the caller
+    /// of Connect to attach it (see [`Conn::attach_first`]).
+    fn start_io(&self, stream: NatsStream, rbuf: BytesMut) {
+        if self.opts.event_loop.is_some() {
+            self.el.lock().first = Some((stream, rbuf));
+            return;
+        }
+        self.spawn_io(Some((stream, rbuf)));
+    }
+
+    fn spawn_io(&self, link: Option<(NatsStream, BytesMut)>) {
         let me = self.arc();
         let mut st = self.state.lock();
         st.io_running = true;
-        let h = runtime::handle().spawn(async move { me.io_main(first).await });
+        let h = runtime::handle().spawn(async move { me.io_main(link).await });
         st.io_task = Some(h);
+    }
+
+    /// With an event loop, the first session's socket is attached by the thread that called
+    /// Connect, before Connect returns, as in cnats: an adapter may need to know the thread
+    /// (libuv's makes its wake-up handle only on the loop's thread).
+    fn attach_first(&self) -> Result<()> {
+        let Some((stream, rbuf)) = self.el.lock().first.take() else { return Ok(()) };
+        let _rt = runtime::handle().enter();
+        self.el_attach(stream, rbuf)?;
+        self.spawn_io(None);
         Ok(())
     }
 

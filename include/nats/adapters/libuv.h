@@ -16,9 +16,11 @@
  * well as from the loop's. A call made on the loop's thread (the one that called
  * natsLibuv_SetThreadLocalLoop) acts at once; any other call is queued and the loop is
  * woken to carry it out, in order. The first attach of a connection creates its wake-up
- * handle: make it (natsConnection_Connect) on the loop's thread, or before uv_run starts.
- * While a connection is attached its wake-up handle keeps uv_run from returning; after the
- * connection is closed and detached, nothing of it is left in the loop.
+ * handle, which libuv allows only on the loop's thread: connect there (after
+ * natsLibuv_SetThreadLocalLoop), or the attach fails with NATS_ILLEGAL_STATE, as with
+ * cnats' adapter. While a connection is attached its wake-up handle keeps uv_run from
+ * returning; after the connection is closed and detached, nothing of it is left in the
+ * loop.
  *
  * Like the cnats header it replaces, it defines (non-static) functions: include it in one
  * source file of a program. Link with -luv.
@@ -280,6 +282,9 @@ natsLibuv_Attach(void **userData, void *loop, natsConnection *nc, natsSock socke
 
     if (c == NULL)
     {
+        /* The wake-up handle is made here, and libuv allows that only on the loop's thread. */
+        if (uv_key_get(&_natsLibuvLoopKey) != loop)
+            return NATS_ILLEGAL_STATE;
         c = (natsLibuvConn*) calloc(1, sizeof(natsLibuvConn));
         if (c == NULL)
             return NATS_NO_MEMORY;

@@ -215,6 +215,8 @@ pub(super) struct ElState {
     failed: Option<Error>,
     /// A reconnect is to be announced once its socket is attached.
     pub(super) announce_reconnect: bool,
+    /// The first session's socket, until the caller of Connect attaches it.
+    pub(super) first: Option<(NatsStream, BytesMut)>,
 }
 
 impl Conn {
