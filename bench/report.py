@@ -65,6 +65,11 @@ def fmt_us(v):
     return "%.0f" % v if v >= 100 else "%.1f" % v
 
 
+def per_msg_ns(rs, key):
+    """Median of a run's `key` (ms) per message of N, in ns, over the runs that have it."""
+    return med([num(r, key) * 1e6 / num(r, "n") for r in rs if num(r, key) is not None and num(r, "n")])
+
+
 def wins(rs_a, rs_b, key, higher=True):
     """Rounds (same run number) in which a did better than b, as "k/n": how consistent a
     median ratio is on a machine whose speed drifts from run to run."""
@@ -174,8 +179,7 @@ def main():
         cells, vals = [], {}
         for v in ("ours", "cnats", "raw"):
             rs = [r for r in vs.get(v, []) if ok(r)]
-            per = med([num(r, "cpu_ms") * 1e6 / num(r, "n") for r in rs
-                       if num(r, "cpu_ms") is not None and num(r, "n")])
+            per = per_msg_ns(rs, "cpu_ms")
             vals[v] = per
             cells.append("n/a" if v not in vs else ("-" if per is None else "%.0f" % per))
         L.append("| %s | %s | %s | %s | %s | %s |" % (
@@ -194,8 +198,8 @@ def main():
     for row, vs in rate_rows:
         cells, vals = [], {}
         for v in ("ours", "cnats", "raw"):
-            rs = [r for r in vs.get(v, []) if ok(r) and num(r, "server_cpu_ms") is not None and num(r, "n")]
-            per = med([num(r, "server_cpu_ms") * 1e6 / num(r, "n") for r in rs])
+            rs = [r for r in vs.get(v, []) if ok(r) and num(r, "server_cpu_ms") is not None]
+            per = per_msg_ns(rs, "server_cpu_ms")
             cores = med([num(r, "server_cpu_ms") / 1000.0 / num(r, "secs") for r in rs if num(r, "secs")])
             vals[v] = per
             if v not in vs:

@@ -103,8 +103,6 @@ pub struct Conn {
     el: Mutex<evloop::ElState>,
     /// Wakes an event-loop session's task when a read or write on the loop failed.
     el_end: Notify,
-    /// The loop holds a reference to release after the detach.
-    el_release_pending: AtomicBool,
     /// The last error's text for C callers (written under the state lock).
     last_err_text: ErrText,
     pub name_c: Option<CString>,
@@ -475,7 +473,6 @@ impl Conn {
             reader: Mutex::new(None),
             el: Mutex::new(evloop::ElState::default()),
             el_end: Notify::new(),
-            el_release_pending: AtomicBool::new(false),
             last_err_text: ErrText::new(),
             name_c,
         });

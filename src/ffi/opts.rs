@@ -1060,11 +1060,12 @@ pub unsafe extern "C" fn natsOptions_SetEventLoop(
     writeCb: natsEvLoop_WriteAddRemove,
     detachCb: natsEvLoop_Detach,
 ) -> natsStatus {
-    let all = !r#loop.is_null() && attachCb.is_some() && readCb.is_some() && writeCb.is_some() && detachCb.is_some();
-    with_opts("natsOptions_SetEventLoop", opts, all, |o| {
-        let (Some(attach), Some(read), Some(write), Some(detach)) = (attachCb, readCb, writeCb, detachCb) else {
-            return Err(Error::new(Status::InvalidArg));
-        };
+    let cbs = match (attachCb, readCb, writeCb, detachCb) {
+        (Some(a), Some(r), Some(w), Some(d)) if !r#loop.is_null() => Some((a, r, w, d)),
+        _ => None,
+    };
+    with_opts("natsOptions_SetEventLoop", opts, cbs.is_some(), |o| {
+        let (attach, read, write, detach) = cbs.expect("checked by with_opts");
         o.event_loop = Some(Arc::new(CEventLoop { evloop: r#loop, attach, read, write, detach }));
         Ok(())
     })

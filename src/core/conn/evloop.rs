@@ -11,7 +11,6 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::{IntoRawFd, RawFd};
-use std::sync::atomic::Ordering;
 
 use bytes::{BufMut, BytesMut};
 
@@ -110,7 +109,7 @@ impl ElIo {
         let mut total = 0;
         loop {
             match tls.reader().read(&mut self.scratch) {
-                Ok(0) => return if total > 0 { Ok(total) } else { Ok(0) },
+                Ok(0) => return Ok(total),
                 Ok(n) => {
                     buf.extend_from_slice(&self.scratch[..n]);
                     total += n;
@@ -271,7 +270,6 @@ impl Conn {
         }
         if !el.retained {
             el.retained = true;
-            self.el_release_pending.store(true, Ordering::SeqCst);
             // Released by natsConnection_ProcessDetachedEvent.
             std::mem::forget(me);
         }
@@ -463,7 +461,11 @@ impl Conn {
     /// This may drop the last reference: the caller must not use the connection afterwards
     /// unless it holds a reference of its own.
     pub unsafe fn el_release(&self) {
-        if !self.el.lock().attached && self.el_release_pending.swap(false, Ordering::SeqCst) {
+        let release = {
+            let mut el = self.el.lock();
+            !el.attached && std::mem::take(&mut el.retained)
+        };
+        if release {
             // SAFETY: a Conn only lives in an Arc (Conn::connect), and the first attach
             // leaked one strong reference to it (std::mem::forget), released here once.
             unsafe { std::sync::Arc::decrement_strong_count(self as *const Conn) };
