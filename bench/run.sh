@@ -14,7 +14,9 @@
 #   STALL=20        natsbench gives up after this many seconds without progress
 #   NATS_SERVER_BIN nats-server binary (default: nats-server on PATH)
 #   CC, CFLAGS      C compiler and flags for the benchmark programs
-#   REPORT=path     Markdown report (default bench/results.md)
+#   REPORT=path     Markdown report (default: bench/results.md after a full run; a
+#                   partial one, QUICK, ROWS or RUNS below 5, writes bench/.build/report.md
+#                   so that it never replaces the committed table)
 #
 # Writes the report (and raw lines in bench/.build/results.txt).
 # Benchmarks report; nothing here asserts timing.
@@ -191,4 +193,11 @@ GIT_DIRTY=$(cd "$ROOT" && git status --porcelain -- src 2>/dev/null | wc -l)
 
 export RESULTS RUNS QUICK MACHINE_NPROC MACHINE_CPU MACHINE_KERNEL MACHINE_DATE CNATS_VER \
        GIT_REV GIT_DIRTY LIB_DESC SERVER_VER ELAPSED REQ_N
-python3 "$BENCH/report.py" "$RESULTS" "${REPORT:-$BENCH/results.md}"
+if [ -z "${REPORT:-}" ]; then
+    if [ "$QUICK" = 1 ] || [ -n "${ROWS:-}" ] || [ "$RUNS" -lt 5 ]; then
+        REPORT=$OUT/report.md
+    else
+        REPORT=$BENCH/results.md
+    fi
+fi
+python3 "$BENCH/report.py" "$RESULTS" "$REPORT"
