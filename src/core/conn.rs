@@ -45,14 +45,19 @@ mod evloop;
 /// The read half of a TLS session's stream.
 type TlsReadHalf = tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>;
 
-/// Above this many buffered bytes (while connected) a publisher writes the buffer itself on a
-/// plain socket, or waits for the writer task on TLS. The buffer is swapped out whole, so
-/// other publishers can fill another while it is written; a lone publisher gets its buffer
-/// back, so a publishing stream keeps about this much (twice with the writer task or
-/// concurrent publishers), and buffers keep their capacity.
+/// Above this many buffered bytes (while connected) a publisher waits for whoever is writing:
+/// the writer task, or on a plain socket another publisher (a plain socket that no one is
+/// writing is written by the publisher itself from [`DIRECT_WRITE_AT`] on). The buffer is
+/// swapped out whole, so other publishers can fill another while it is written, and buffers
+/// keep their capacity.
 const OUT_HIGH_WATER: usize = 512 * 1024;
 /// What a publish buffer grows to at once: the high-water mark and a frame beyond it.
 const OUT_CAPACITY: usize = OUT_HIGH_WATER + 64 * 1024;
+/// A publisher on a plain socket writes its buffer itself once it holds this much and no
+/// one else is writing. Writes of about this size kept the server's cost per message lowest:
+/// 512 KB writes, into a socket the server drains 64 KB at a time, cost it about 5% more
+/// CPU per 1 KB message (and as much throughput); 128 KB writes were no better than 512 KB.
+const DIRECT_WRITE_AT: usize = 64 * 1024;
 /// A write buffer grown past this (a huge message) is released after use.
 const OUT_SHRINK_ABOVE: usize = 4 * 1024 * 1024;
 /// Messages of at least this many bytes are sent from the caller's memory when nothing is
@@ -1559,13 +1564,17 @@ impl Conn {
         // A full buffer on a plain socket is written by the publisher itself, blocking until
         // the socket took it (as cnats does): a fast publisher then pays for its own sends
         // instead of handing each buffer to the writer task on another thread.
-        while st.out.len() >= OUT_HIGH_WATER && st.direct_wr.is_some() && st.status == ConnStatus::Connected && !st.closing {
+        while st.out.len() >= DIRECT_WRITE_AT && st.direct_wr.is_some() && st.status == ConnStatus::Connected && !st.closing {
             if !st.write_scheduled || (!st.task_writing && !st.direct_active) {
                 // The role is free, or claimed by a writer task that has not taken the
                 // buffer yet (it waits while `direct_active` is set).
                 st.write_scheduled = true;
                 self.write_direct(st, true);
                 return Ok(());
+            }
+            if st.out.len() < OUT_HIGH_WATER {
+                // Someone is writing: keep filling the buffer up to the high-water mark.
+                break;
             }
             st.pub_waiting += 1;
             self.state_cond.wait_for(&mut st, Duration::from_millis(100));
