@@ -262,6 +262,8 @@ const READ_SPARE_TTL: Duration = Duration::from_secs(1);
 const READ_CHUNK_MIN: usize = 128 * 1024;
 /// A message larger than this is read into a buffer of its own.
 const LARGE_FRAME: usize = 32 * 1024;
+/// The least room a buffer made for a large message has beyond it.
+const LARGE_SLACK: usize = 256;
 
 impl ReadSide {
     fn new(rbuf: BytesMut, chunk: usize) -> ReadSide {
@@ -293,17 +295,34 @@ impl ReadSide {
         if self.rbuf.capacity() - self.rbuf.len() >= want {
             return;
         }
-        // A buffer made for a large message is just its size: the next ones of that size fit
-        // in it when it is a spare.
-        let room = if large { want } else { want.max(self.chunk) };
+        // A buffer made for a large message is its size rounded up to whole pages, with room
+        // to spare: the next ones of about that size fit in it when it is a spare (their
+        // control lines differ by a few bytes: a reply subject's counter, a longer sid).
+        let pending = self.rbuf.len();
+        let room = if large { (pending + want + LARGE_SLACK).next_multiple_of(4096) - pending } else { want.max(self.chunk) };
         if self.rbuf.try_reclaim(room) {
             return;
         }
-        let pending = self.rbuf.len();
-        // A spare is taken whole. One made for a large message often takes the next message
-        // exactly, before its size is known.
+        // A spare is taken whole, the largest free one: one made for a large message often
+        // takes the next message exactly, before its size is known, where a smaller one would
+        // take a piece of it to be copied into a larger buffer once the size is read.
         let fits = pending + if large { room } else { want };
-        let (next, size) = match self.spares.iter_mut().position(|s| s.size >= fits && s.buf.try_reclaim(s.size)) {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, s) in self.spares.iter_mut().enumerate() {
+            if s.size >= fits && best.is_none_or(|(_, size)| s.size > size) && s.buf.try_reclaim(s.size) {
+                best = Some((i, s.size));
+            }
+        }
+        // The buffer at hand counts as one of them when nothing in it is pending (it is smaller
+        // than a chunk, or it would have been reclaimed above).
+        if pending == 0
+            && self.rbuf_size >= fits
+            && best.is_none_or(|(_, size)| self.rbuf_size >= size)
+            && self.rbuf.try_reclaim(self.rbuf_size)
+        {
+            return;
+        }
+        let (next, size) = match best.map(|(i, _)| i) {
             Some(i) => {
                 let s = self.spares.remove(i);
                 (s.buf, s.size)
@@ -1046,12 +1065,16 @@ impl Conn {
             }
             readable = false;
             side.reserve();
+            let room = side.rbuf.capacity() - side.rbuf.len();
             match sh.sock.try_read(&mut side.rbuf) {
                 Ok(0) => side.failed = Some(closed_by_server()),
-                Ok(_) => {
+                Ok(n) => {
                     if let Err(e) = self.process_buffer(&mut side) {
                         side.failed = Some(e);
                     }
+                    // A read that filled all the room it had likely left more behind (the
+                    // rest of a large message): read again before polling.
+                    readable = n == room;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => readable = true,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -2558,6 +2581,44 @@ mod tests {
         assert_eq!(c.buf.as_ptr(), a_ptr, "the released buffer is read into again");
         assert_eq!(c.sid, 3);
         assert!(c.buf[c.data.0 as usize..c.data.1 as usize].iter().all(|&x| x == b'x'));
+    }
+
+    /// Hands `bytes` to the reader as a socket holding all of them would (each read takes
+    /// all the room offered), and returns the complete frames and the reads it took.
+    fn feed_whole(side: &mut ReadSide, bytes: &[u8]) -> (Vec<proto::MsgFrame>, usize) {
+        let (mut out, mut reads) = (Vec::new(), 0);
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            side.reserve();
+            let n = rest.len().min(side.rbuf.capacity() - side.rbuf.len());
+            assert!(n > 0, "reserve left no room");
+            side.rbuf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            reads += 1;
+            while let Some(op) = side.parser.parse(&mut side.rbuf).unwrap() {
+                if let ServerOp::Msg(f) = op {
+                    out.push(f);
+                }
+            }
+        }
+        (out, reads)
+    }
+
+    #[test]
+    fn large_replies_of_varying_length_are_each_read_whole_once_buffers_are_spare() {
+        // A request loop: each reply is released before the next arrives, and their control
+        // lines differ by a byte or two (sids of one, two and three digits).
+        let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), READ_CHUNK_MIN);
+        let mut reads_after_warmup = Vec::new();
+        for sid in 1..200 {
+            let (msgs, reads) = feed_whole(&mut side, &frame(sid, 65_536));
+            assert_eq!(msgs.len(), 1);
+            assert_eq!(msgs[0].sid, sid);
+            if sid > 3 {
+                reads_after_warmup.push(reads);
+            }
+        }
+        assert!(reads_after_warmup.iter().all(|&r| r == 1), "reads per reply: {reads_after_warmup:?}");
     }
 
     #[test]
