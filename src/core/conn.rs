@@ -303,13 +303,14 @@ impl ReadSide {
         if self.rbuf.try_reclaim(room) {
             return;
         }
-        // A spare is taken whole, the largest free one: one made for a large message often
-        // takes the next message exactly, before its size is known, where a smaller one would
-        // take a piece of it to be copied into a larger buffer once the size is read.
+        // A spare is taken whole: the largest free one, the oldest of those about that size
+        // (within a page). One made for a large message often takes the next message exactly,
+        // before its size is known, where a smaller one would take a piece of it to be copied
+        // into a larger buffer once the size is read.
         let fits = pending + if large { room } else { want };
         let mut best: Option<(usize, usize)> = None;
         for (i, s) in self.spares.iter_mut().enumerate() {
-            if s.size >= fits && best.is_none_or(|(_, size)| s.size > size) && s.buf.try_reclaim(s.size) {
+            if s.size >= fits && best.is_none_or(|(_, size)| s.size >= size + 4096) && s.buf.try_reclaim(s.size) {
                 best = Some((i, s.size));
             }
         }
