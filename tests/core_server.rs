@@ -493,6 +493,39 @@ fn request_reply_with_a_responder() {
 }
 
 #[test]
+fn large_requests_and_replies_of_varying_size_arrive_intact_whether_kept_or_released() {
+    // A thread waiting for a reply reads the socket itself; a large reply goes whole into a
+    // buffer reused from an earlier one once the messages read into it are gone. Sizes here
+    // straddle the page-rounded buffers (one byte over, a page over, half, double), and
+    // every fourth reply is kept while the others are released at once: none may change.
+    let srv = NatsServer::start();
+    let responder = connect(&srv);
+    let _r = start_echo_responder(&responder, "svc.big");
+    flush(&responder);
+    let nc = connect(&srv);
+    let sizes = [65_536, 65_537, 65_536, 69_632, 32 * 1024 + 1, 65_536, 131_072, 300_000, 40_000, 65_530, 65_536, 100];
+    let pattern = |i: usize, k: usize| ((i * 131 + k * 7) % 253) as u8;
+    let mut kept = Vec::new();
+    for round in 0..3 {
+        for (j, &size) in sizes.iter().enumerate() {
+            let i = round * sizes.len() + j;
+            let body: Vec<u8> = (0..size).map(|k| pattern(i, k)).collect();
+            let r = nc.request(b"svc.big", None, &body, 5_000).unwrap_or_else(|e| panic!("request {i}: {:?}", e.status));
+            let data = r.data();
+            assert_eq!(data.len(), size + 3, "reply {i}");
+            assert_eq!(&data[..3], b"re:");
+            assert!(data[3..] == body[..], "reply {i} ({size} bytes) arrived corrupted");
+            if i % 4 == 0 {
+                kept.push((i, r));
+            }
+        }
+    }
+    for (i, r) in &kept {
+        assert!(r.data()[3..].iter().enumerate().all(|(k, &b)| b == pattern(*i, k)), "kept reply {i} changed");
+    }
+}
+
+#[test]
 fn request_without_responders_fails_fast_with_no_responders() {
     // cnats: natsConnection_Request returns NATS_NO_RESPONDERS as soon as the server answers
     // with a 503 status (no subscriber on the subject), well before the timeout.
