@@ -259,6 +259,9 @@ fn parse_at(buf: &mut BytesMut, scan_from: usize) -> Result<Step, ProtoError> {
     }
     // Fast path for what servers send most: "MSG " in upper case.
     if buf.len() > 4 && &buf[..4] == b"MSG " {
+        if let Some(step) = parse_msg_canonical(buf) {
+            return step;
+        }
         let window_end = buf.len().min(MAX_CONTROL_LINE);
         let from = scan_from.clamp(4, window_end.max(4));
         return match find_byte(&buf[from..window_end], b'\n') {
@@ -345,6 +348,49 @@ fn parse_at(buf: &mut BytesMut, scan_from: usize) -> Result<Step, ProtoError> {
     }
 }
 
+/// A complete `MSG` control line in the form servers write (`MSG <subject> <sid> [<reply>]
+/// <size>` with single spaces, ending in CRLF) read in one pass over its bytes, with no
+/// separate line-end search. `None` for anything else (incomplete, other separators, bad
+/// numbers): [`parse_msg`] then reads it with the same result or reports what is wrong.
+#[inline]
+fn parse_msg_canonical(buf: &mut BytesMut) -> Option<Result<Step, ProtoError>> {
+    let b: &[u8] = buf;
+    let lim = b.len().min(MAX_CONTROL_LINE);
+    // Subject, sid, reply, size: at most 4 arguments.
+    let mut args = [(0usize, 0usize); 4];
+    let mut count = 0;
+    let mut start = 4;
+    let mut i = 4;
+    loop {
+        let c = *b[..lim].get(i)?;
+        if c > b' ' {
+            i += 1;
+            continue;
+        }
+        if c == b' ' && i > start && count < 3 {
+            args[count] = (start, i);
+            count += 1;
+            i += 1;
+            start = i;
+            continue;
+        }
+        if c == b'\r' && i > start {
+            args[count] = (start, i);
+            count += 1;
+            break;
+        }
+        return None;
+    }
+    if count < 3 || *b.get(i + 1)? != b'\n' {
+        return None;
+    }
+    let sid = parse_dec(&b[args[1].0..args[1].1])?;
+    let last = args[count - 1];
+    let size = parse_dec(&b[last.0..last.1])?;
+    let reply = (count == 4).then_some(args[2]);
+    Some(finish_msg(buf, args[0], sid, reply, 0, size, i + 2))
+}
+
 /// Remove spaces, tabs, quotes (and stray CR/LF) around an `-ERR` text.
 fn trim_err(s: &[u8]) -> &[u8] {
     let junk = |b: &u8| matches!(*b, b' ' | b'\t' | b'\'' | b'\r' | b'\n');
@@ -406,6 +452,21 @@ fn parse_msg(
     } else {
         0
     };
+    finish_msg(buf, subject, sid, reply, hdr_len, size, ctrl_len)
+}
+
+/// The rest of a `MSG`/`HMSG` once its control line is read: waits for the payload, checks
+/// its CRLF, and splits the frame off with its strings NUL-terminated in place.
+#[inline]
+fn finish_msg(
+    buf: &mut BytesMut,
+    subject: (usize, usize),
+    sid: u64,
+    reply: Option<(usize, usize)>,
+    hdr_len: u64,
+    size: u64,
+    ctrl_len: usize,
+) -> Result<Step, ProtoError> {
     if size > MAX_PAYLOAD as u64 {
         return Err(ProtoError::PayloadTooLarge {
             size,
@@ -999,6 +1060,66 @@ mod tests {
         let op = parse(&mut buf).unwrap().unwrap();
         assert_eq!(msg_of(&op).buf.as_ptr(), base);
         assert_eq!(&buf[..], b"PING\r\n");
+    }
+
+    /// Everything parsed from `input` until it needs more or fails.
+    fn outcome(input: &[u8]) -> (Vec<ServerOp>, Option<std::mem::Discriminant<ProtoError>>, usize) {
+        let mut buf = bm(input);
+        let mut ops = Vec::new();
+        loop {
+            match parse(&mut buf) {
+                Ok(Some(op)) => ops.push(op),
+                Ok(None) => return (ops, None, buf.len()),
+                Err(e) => return (ops, Some(std::mem::discriminant(&e)), buf.len()),
+            }
+        }
+    }
+
+    #[test]
+    fn msg_lines_read_in_one_pass_as_the_general_reader_reads_them() {
+        // Every combination of arguments and separators, whole and cut short: a `MSG` line
+        // (read in one pass when canonical) gives what the same line spelled `msg` gives
+        // (always read by the general reader).
+        let args: &[&[u8]] = &[b"foo", b"a.b.c", b"_INBOX.x.y", b"7", b"22", b"0", b"99999999999999999999", b"-1", b"\xc3\xa9", b"x\x00y"];
+        let seps: &[&[u8]] = &[b" ", b"  ", b"\t"];
+        let ends: &[&[u8]] = &[b"\r\n", b"\n", b" \r\n", b"\r", b"\rx\n"];
+        let mut canonical = 0;
+        for n in 2..=5 {
+            for pick in 0..args.len().pow(n as u32) {
+                let mut line: Vec<u8> = b"MSG".to_vec();
+                let mut k = pick;
+                for j in 0..n {
+                    line.extend_from_slice(if (pick + j) % 7 == 6 { seps[1 + (k % 2)] } else { seps[0] });
+                    line.extend_from_slice(args[k % args.len()]);
+                    k /= args.len();
+                }
+                for end in ends {
+                    let mut input = line.clone();
+                    input.extend_from_slice(end);
+                    input.extend_from_slice(b"hello\r\nPING\r\n");
+                    let fast = outcome(&input);
+                    input[..3].copy_from_slice(b"msg");
+                    let general = outcome(&input);
+                    assert_eq!(fast, general, "{:?}", String::from_utf8_lossy(&input));
+                    if parse_msg_canonical(&mut bm(&line.iter().chain(*end).copied().collect::<Vec<u8>>())).is_some() {
+                        canonical += 1;
+                    }
+                    // Cut anywhere in the line: both need more.
+                    for cut in 4..line.len() {
+                        assert_eq!(outcome(&input[..cut]).2, cut);
+                    }
+                }
+            }
+        }
+        // The one-pass reader took the lines in the form servers write.
+        assert!(canonical > 100, "{canonical}");
+        let mut buf = bm(b"MSG a.b 12 _INBOX.r 5\r\nhello\r\n");
+        match parse_msg_canonical(&mut buf) {
+            Some(Ok(Step::Done(ServerOp::Msg(m)))) => {
+                assert_eq!((m.subject(), m.sid, m.reply(), m.data()), (&b"a.b"[..], 12, Some(&b"_INBOX.r"[..]), &b"hello"[..]))
+            }
+            _ => panic!("a canonical line is read in one pass"),
+        }
     }
 
     #[test]
