@@ -475,12 +475,19 @@ impl Sub {
             st.in_callback = true;
             drop(st);
             if let Some(h) = &self.handler {
-                super::conn::set_direct_budget(may_write_last && i + 1 == n);
+                // The grant is off outside this window (a publish only ever clears it), and
+                // the thread-local is a call in a shared library: set only when granted.
+                let grant = may_write_last && i + 1 == n;
+                if grant {
+                    super::conn::set_direct_budget(true);
+                }
                 // Boxed here, so that a callback that destroys its message frees memory
                 // this thread allocated.
                 let msg = Box::new(msg);
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&self.conn, self, Some(msg))));
-                super::conn::set_direct_budget(false);
+                if grant {
+                    super::conn::set_direct_budget(false);
+                }
             }
             st = self.state.lock();
             st.in_callback = false;
