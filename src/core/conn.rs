@@ -921,24 +921,25 @@ impl Conn {
 
     /// Handles every complete operation in the buffer, then hands over what was queued.
     fn process_buffer(&self, side: &mut ReadSide) -> Result<()> {
+        let ReadSide { parser, rbuf, batch, .. } = side;
         loop {
-            match side.parser.parse(&mut side.rbuf) {
+            match parser.parse_with(rbuf, |frame| self.process_msg(frame, batch)) {
                 Ok(Some(op)) => {
-                    if let Err(e) = self.process_op(op, &mut side.batch) {
-                        self.settle(&mut side.batch);
+                    if let Err(e) = self.process_op(op, batch) {
+                        self.settle(batch);
                         return Err(e);
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    self.settle(&mut side.batch);
+                    self.settle(batch);
                     return Err(proto_err(e));
                 }
             }
         }
         // Everything parsed from this read is queued: hand it over and wake each consumer
         // once.
-        self.settle(&mut side.batch);
+        self.settle(batch);
         Ok(())
     }
 
@@ -1215,13 +1216,19 @@ impl Conn {
         b.wake.flush();
     }
 
+    /// Counts a received message and hands it on.
+    #[inline]
+    fn process_msg(&self, frame: proto::MsgFrame, b: &mut ReadBatch) {
+        let sid = frame.sid;
+        let msg = Msg::from_frame(frame);
+        b.msgs += 1;
+        b.bytes += msg.wire_len() as u64;
+        self.route(msg, sid, b);
+    }
+
     fn process_op(&self, op: ServerOp, b: &mut ReadBatch) -> Result<()> {
         if let ServerOp::Msg(frame) = op {
-            let sid = frame.sid;
-            let msg = Msg::from_frame(frame);
-            b.msgs += 1;
-            b.bytes += msg.wire_len() as u64;
-            self.route(msg, sid, b);
+            self.process_msg(frame, b);
             return Ok(());
         }
         // Anything else (a PONG that releases a flush, an error that ends the session)

@@ -258,10 +258,10 @@ fn parse_at(buf: &mut BytesMut, scan_from: usize) -> Result<Step, ProtoError> {
         return Ok(Step::NeedMore { scanned: 0, need: 0 });
     }
     // Fast path for what servers send most: "MSG " in upper case.
+    if let Some(step) = parse_msg_canonical(buf) {
+        return step;
+    }
     if buf.len() > 4 && &buf[..4] == b"MSG " {
-        if let Some(step) = parse_msg_canonical(buf) {
-            return step;
-        }
         let window_end = buf.len().min(MAX_CONTROL_LINE);
         let from = scan_from.clamp(4, window_end.max(4));
         return match find_byte(&buf[from..window_end], b'\n') {
@@ -355,6 +355,9 @@ fn parse_at(buf: &mut BytesMut, scan_from: usize) -> Result<Step, ProtoError> {
 #[inline]
 fn parse_msg_canonical(buf: &mut BytesMut) -> Option<Result<Step, ProtoError>> {
     let b: &[u8] = buf;
+    if b.len() <= 4 || &b[..4] != b"MSG " {
+        return None;
+    }
     let lim = b.len().min(MAX_CONTROL_LINE);
     // Subject, sid, reply, size: at most 4 arguments.
     let mut args = [(0usize, 0usize); 4];
@@ -575,6 +578,27 @@ impl Parser {
                 self.scanned = 0;
                 self.need = 0;
                 Err(e)
+            }
+        }
+    }
+
+    /// Like [`Parser::parse`], but hands every message to `on_msg` as it is parsed and goes
+    /// on: returns the first other operation, `Ok(None)` when more input is needed, or the
+    /// error. A stream of messages is parsed in one loop, without passing each one back.
+    #[inline]
+    pub fn parse_with(&mut self, buf: &mut BytesMut, mut on_msg: impl FnMut(MsgFrame)) -> Result<Option<ServerOp>, ProtoError> {
+        loop {
+            if let Some(Ok(Step::Done(ServerOp::Msg(m)))) = parse_msg_canonical(buf) {
+                self.scanned = 0;
+                self.need = 0;
+                on_msg(m);
+                continue;
+            }
+            // Anything else, a message cut short included, takes the general way (which
+            // reads a canonical line the same way).
+            match self.parse(buf)? {
+                Some(ServerOp::Msg(m)) => on_msg(m),
+                other => return Ok(other),
             }
         }
     }
