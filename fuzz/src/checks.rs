@@ -45,16 +45,21 @@ enum Mode {
     Stateless,
     /// `proto::Parser`, which resumes its line-end search.
     Stateful,
+    /// `Parser::parse_with`, which hands messages over as it parses them (appended to
+    /// `msgs`) and returns only the other operations.
+    Streaming,
 }
 
 fn parse_with(
     mode: Mode,
     parser: &mut Parser,
     buf: &mut BytesMut,
+    msgs: &mut Vec<ServerOp>,
 ) -> Result<Option<ServerOp>, ProtoError> {
     match mode {
         Mode::Stateless => proto::parse(buf),
         Mode::Stateful => parser.parse(buf),
+        Mode::Streaming => parser.parse_with(buf, |m| msgs.push(ServerOp::Msg(m))),
     }
 }
 
@@ -67,7 +72,7 @@ fn run_whole(input: &[u8]) -> Outcome {
     loop {
         let off = input.len() - buf.len();
         let before = buf.clone();
-        match parse_with(Mode::Stateless, &mut parser, &mut buf) {
+        match parse_with(Mode::Stateless, &mut parser, &mut buf, &mut Vec::new()) {
             Ok(Some(op)) => {
                 let used = before.len() - buf.len();
                 assert!(used > 0, "an operation consumed no input at offset {off}");
@@ -114,11 +119,13 @@ fn run_chunked(input: &[u8], cuts: &[usize], mode: Mode) -> Outcome {
         prev = c;
         loop {
             let before = Snapshot::of(&buf);
-            match parse_with(mode, &mut parser, &mut buf) {
+            let handed = ops.len();
+            match parse_with(mode, &mut parser, &mut buf, &mut ops) {
                 Ok(Some(op)) => ops.push(op),
                 Ok(None) => {
+                    // (Messages handed over before the end were consumed, of course.)
                     assert!(
-                        before.matches(&buf),
+                        ops.len() > handed || before.matches(&buf),
                         "buffer modified on an incomplete operation ({mode:?}, cut at {c})"
                     );
                     break;
@@ -235,7 +242,7 @@ fn sampled_cuts(input: &[u8]) -> Vec<usize> {
 }
 
 /// The parser property: whatever the input and however it is split into
-/// reads, both parsers produce exactly the operations of the whole-input
+/// reads, every way of parsing produces exactly the operations of the whole-input
 /// parse (same frames, same NUL placement), then the same incomplete
 /// leftover or the same error; never a panic; and a buffer left untouched
 /// whenever more data is needed.
@@ -244,6 +251,8 @@ pub fn check_parser(input: &[u8]) {
 
     let stateful = run_chunked(input, &[], Mode::Stateful);
     assert_same(input, &whole, &stateful, "stateful parser, one piece");
+    let streaming = run_chunked(input, &[], Mode::Streaming);
+    assert_same(input, &whole, &streaming, "streaming parser, one piece");
 
     let cuts: Vec<usize> = if input.len() <= FULL_SPLIT_MAX {
         (0..=input.len()).collect()
@@ -251,14 +260,14 @@ pub fn check_parser(input: &[u8]) {
         sampled_cuts(input)
     };
     for &c in &cuts {
-        for mode in [Mode::Stateless, Mode::Stateful] {
+        for mode in [Mode::Stateless, Mode::Stateful, Mode::Streaming] {
             let o = run_chunked(input, &[c], mode);
             assert_same(input, &whole, &o, &format!("{mode:?}, split at {c}"));
         }
     }
 
     let bytewise: Vec<usize> = (1..input.len()).collect();
-    for mode in [Mode::Stateless, Mode::Stateful] {
+    for mode in [Mode::Stateless, Mode::Stateful, Mode::Streaming] {
         let o = run_chunked(input, &bytewise, mode);
         assert_same(input, &whole, &o, &format!("{mode:?}, byte by byte"));
     }
@@ -273,7 +282,7 @@ pub fn check_parser(input: &[u8]) {
             irregular.push(pos.min(input.len()));
             i += 1;
         }
-        for mode in [Mode::Stateless, Mode::Stateful] {
+        for mode in [Mode::Stateless, Mode::Stateful, Mode::Streaming] {
             let o = run_chunked(input, &irregular, mode);
             assert_same(input, &whole, &o, &format!("{mode:?}, irregular pieces"));
         }
