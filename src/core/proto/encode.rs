@@ -380,6 +380,32 @@ mod tests {
     }
 
     #[test]
+    fn every_short_length_is_copied_exactly() {
+        // Each length around the word-sized copies, with distinct bytes so that a misplaced
+        // or overlapping word shows.
+        for sl in 1..=40usize {
+            for pl in 0..=40usize {
+                let s: Vec<u8> = (0..sl).map(|i| b'A' + (i % 26) as u8).collect();
+                let p: Vec<u8> = (0..pl).map(|i| (i * 37 + 1) as u8).collect();
+                let mut out = BytesMut::new();
+                encode_pub(&mut out, &s, Some(&s[..sl / 2]), None, &p);
+                let mut want = Vec::new();
+                want.extend_from_slice(b"PUB ");
+                want.extend_from_slice(&s);
+                want.push(b' ');
+                if sl / 2 > 0 {
+                    want.extend_from_slice(&s[..sl / 2]);
+                    want.push(b' ');
+                }
+                want.extend_from_slice(format!("{pl}\r\n").as_bytes());
+                want.extend_from_slice(&p);
+                want.extend_from_slice(b"\r\n");
+                assert_eq!(&out[..], &want[..], "subject {sl}, payload {pl}");
+            }
+        }
+    }
+
+    #[test]
     fn frame_len_matches_for_many_sizes() {
         for sl in [1usize, 5, 100] {
             for rl in [0usize, 1, 30] {
