@@ -1529,7 +1529,16 @@ impl Conn {
 
     /// Publishes a message (cnats' natsConnection_Publish family).
     pub fn publish(&self, subj: &[u8], reply: Option<&[u8]>, hdrs: Option<&[u8]>, data: &[u8]) -> Result<()> {
+        if !subject::valid_publish_subject(subj) {
+            return Err(Error::new(Status::InvalidSubject));
+        }
         self.publish_inner(subj, reply, hdrs, data, false)
+    }
+
+    /// [`Conn::publish`] of a subject the caller found valid ([`subject::valid_publish_subject`]).
+    pub fn publish_valid_subject(&self, subj: &[u8], reply: Option<&[u8]>, data: &[u8]) -> Result<()> {
+        debug_assert!(subject::valid_publish_subject(subj));
+        self.publish_inner(subj, reply, None, data, false)
     }
 
     fn publish_inner(
@@ -1540,9 +1549,6 @@ impl Conn {
         data: &[u8],
         direct: bool,
     ) -> Result<()> {
-        if !subject::valid_publish_subject(subj) {
-            return Err(Error::new(Status::InvalidSubject));
-        }
         if let Some(r) = reply {
             if !subject::valid_reply(r) {
                 return Err(Error::with_text(Status::InvalidArg, "invalid reply subject"));
@@ -1972,6 +1978,9 @@ impl Conn {
         }
         if self.opts.old_request_style {
             return self.old_request(subj, hdrs, data, timeout_ms);
+        }
+        if !subject::valid_publish_subject(subj) {
+            return Err(Error::new(Status::InvalidSubject));
         }
         let (reply, token, w) = self.register_reply()?;
         if let Err(e) = self.publish_inner(subj, Some(reply.as_bytes()), hdrs, data, true) {

@@ -79,6 +79,41 @@ pub fn valid_publish_subject(s: &[u8]) -> bool {
         && !s.windows(2).any(|w| w == b"..")
 }
 
+/// A publish subject given as a C string, read and checked in one pass: its bytes (without
+/// the NUL) when [`valid_publish_subject`] accepts it, else `None`.
+///
+/// # Safety
+/// `p` must be non-NULL and point to a NUL-terminated string that outlives `'a`.
+#[inline]
+pub unsafe fn c_publish_subject<'a>(p: *const u8) -> Option<&'a [u8]> {
+    let mut n = 0usize;
+    // Where a token starts, a `.` would make it empty (so would the end).
+    let mut token_start = true;
+    loop {
+        // SAFETY: every byte up to and including the NUL is readable.
+        let c = unsafe { *p.add(n) };
+        if c == 0 {
+            break;
+        }
+        if c == b'.' {
+            if token_start {
+                return None;
+            }
+            token_start = true;
+        } else if is_c_space(c) {
+            return None;
+        } else {
+            token_start = false;
+        }
+        n += 1;
+    }
+    if token_start {
+        return None;
+    }
+    // SAFETY: the `n` bytes before the NUL were just read.
+    Some(unsafe { std::slice::from_raw_parts(p, n) })
+}
+
 /// Subject accepted by a subscribe call: [`is_subject_valid`] with
 /// wildcards allowed (`*` as any full token, `>` as the last full token).
 pub fn valid_subscribe_subject(s: &[u8]) -> bool {
@@ -101,6 +136,25 @@ pub fn valid_reply(s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn c_publish_subjects_are_read_as_they_are_checked() {
+        // Every string of up to 4 bytes over an alphabet of what matters, as a C string.
+        let alphabet = [b'a', b'.', b' ', b'\t', b'\r', b'\n', 0x0b, 0x0c, b'*', b'>', 0xc3];
+        let mut seen = 0;
+        for len in 0..=4u32 {
+            for k in 0..alphabet.len().pow(len) {
+                let mut s: Vec<u8> = (0..len).map(|j| alphabet[k / alphabet.len().pow(j) % alphabet.len()]).collect();
+                let want = valid_publish_subject(&s).then(|| s.clone());
+                s.push(0);
+                // SAFETY: `s` is NUL-terminated and outlives the result.
+                let got = unsafe { c_publish_subject(s.as_ptr()) }.map(<[u8]>::to_vec);
+                assert_eq!(got, want, "{s:?}");
+                seen += usize::from(want.is_some());
+            }
+        }
+        assert!(seen > 100);
+    }
 
     // The subject tables below are the ones cnats' own test suite uses for
     // nats_IsSubjectValid, so the results must match.

@@ -10,6 +10,7 @@ use super::types::*;
 use super::{check_arg, copy_to_buf, data_slice, guard, guard_or, malloc_array, malloc_str, opt_bytes};
 use crate::core::conn::Conn;
 use crate::core::msg::Msg;
+use crate::core::subject;
 use crate::core::status::{ConnStatus, Error, Status};
 use crate::core::sub::MsgCallback;
 
@@ -541,16 +542,22 @@ fn publish_common(
     guard(func, || {
         // SAFETY: NULL or a live handle.
         let c = unsafe { conn_ref(nc) }?;
+        if subj.is_null() {
+            return Err(Error::new(Status::InvalidSubject));
+        }
+        // The subject is read and checked in one pass (refused after the other arguments, as
+        // before).
+        // SAFETY: a non-NULL `subj` is a NUL-terminated string.
+        let s = unsafe { subject::c_publish_subject(subj.cast()) };
         // SAFETY: NULL or a NUL-terminated string.
-        let s = unsafe { opt_bytes(subj) }.ok_or_else(|| Error::new(Status::InvalidSubject))?;
-        // SAFETY: as above.
         let r = unsafe { opt_bytes(reply) };
         if reply_required && r.is_none_or(|r| r.is_empty()) {
             return Err(Error::new(Status::InvalidArg));
         }
         // SAFETY: `data` has `len` readable bytes when non-NULL.
         let d = unsafe { data_slice(data, len) }?;
-        c.publish(s, r.filter(|r| !r.is_empty()), None, d)
+        let s = s.ok_or_else(|| Error::new(Status::InvalidSubject))?;
+        c.publish_valid_subject(s, r.filter(|r| !r.is_empty()), d)
     })
 }
 
