@@ -238,6 +238,18 @@ def main():
                 fmt_ratio(p50.get("ours"), p50.get("cnats-asap")), fmt_ratio(p50.get("ours"), p50.get("raw")),
                 wins(vs.get("ours", []), vs.get("raw", []), "p50_us", higher=False)))
         L.append("")
+        L.append("All four percentiles of each client (µs; each the median over the runs of that "
+                 "percentile in a run; max is the slowest request of a run).")
+        L.append("")
+        L.append("| row | client | p50 | p90 | p99 | max |")
+        L.append("|---|---|---:|---:|---:|---:|")
+        for row in req_rows:
+            for v in ("ours", "ours-asap", "cnats", "cnats-asap", "raw"):
+                if v not in rows[row]:
+                    continue
+                ps = [cell(row, v, k)[0] for k in ("p50_us", "p90_us", "p99_us", "max_us")]
+                L.append("| %s | %s | %s |" % (row, v, " | ".join(fmt_us(x) if x is not None else "FAIL" for x in ps)))
+        L.append("")
 
     # ---- resources
     L.append("## Resources (medians)")
