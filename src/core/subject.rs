@@ -72,29 +72,17 @@ pub fn is_subject_valid(subject: &[u8], wildcards_allowed: bool) -> bool {
 /// (`.foo`, `foo.`, `foo..bar`), which the server would drop. Wildcards are
 /// not refused, like cnats (the server is the judge there).
 pub fn valid_publish_subject(s: &[u8]) -> bool {
-    !s.is_empty()
-        && !has_c_space(s)
-        && s[0] != b'.'
-        && s[s.len() - 1] != b'.'
-        && !s.windows(2).any(|w| w == b"..")
+    publish_subject_len(|i| s.get(i).copied()).is_some()
 }
 
-/// A publish subject given as a C string, read and checked in one pass: its bytes (without
-/// the NUL) when [`valid_publish_subject`] accepts it, else `None`.
-///
-/// # Safety
-/// `p` must be non-NULL and point to a NUL-terminated string that outlives `'a`.
-#[inline]
-pub unsafe fn c_publish_subject<'a>(p: *const u8) -> Option<&'a [u8]> {
+/// How many bytes make the subject whose `i`-th byte `byte_at(i)` gives (`None` past its
+/// end) when [`valid_publish_subject`] accepts it, checked in one pass.
+#[inline(always)]
+fn publish_subject_len(mut byte_at: impl FnMut(usize) -> Option<u8>) -> Option<usize> {
     let mut n = 0usize;
     // Where a token starts, a `.` would make it empty (so would the end).
     let mut token_start = true;
-    loop {
-        // SAFETY: every byte up to and including the NUL is readable.
-        let c = unsafe { *p.add(n) };
-        if c == 0 {
-            break;
-        }
+    while let Some(c) = byte_at(n) {
         if c == b'.' {
             if token_start {
                 return None;
@@ -107,9 +95,22 @@ pub unsafe fn c_publish_subject<'a>(p: *const u8) -> Option<&'a [u8]> {
         }
         n += 1;
     }
-    if token_start {
-        return None;
-    }
+    (!token_start).then_some(n)
+}
+
+/// A publish subject given as a C string, read and checked in one pass: its bytes (without
+/// the NUL) when [`valid_publish_subject`] accepts it, else `None`.
+///
+/// # Safety
+/// `p` must be non-NULL and point to a NUL-terminated string that outlives `'a`.
+#[inline]
+pub unsafe fn c_publish_subject<'a>(p: *const u8) -> Option<&'a [u8]> {
+    let n = publish_subject_len(|i| {
+        // SAFETY: every byte up to and including the NUL is readable, and none is read
+        // after it.
+        let c = unsafe { *p.add(i) };
+        (c != 0).then_some(c)
+    })?;
     // SAFETY: the `n` bytes before the NUL were just read.
     Some(unsafe { std::slice::from_raw_parts(p, n) })
 }
@@ -138,14 +139,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn c_publish_subjects_are_read_as_they_are_checked() {
+    fn publish_subjects_are_checked_in_one_pass_as_the_rule_says() {
         // Every string of up to 4 bytes over an alphabet of what matters, as a C string.
         let alphabet = [b'a', b'.', b' ', b'\t', b'\r', b'\n', 0x0b, 0x0c, b'*', b'>', 0xc3];
         let mut seen = 0;
         for len in 0..=4u32 {
             for k in 0..alphabet.len().pow(len) {
                 let mut s: Vec<u8> = (0..len).map(|j| alphabet[k / alphabet.len().pow(j) % alphabet.len()]).collect();
-                let want = valid_publish_subject(&s).then(|| s.clone());
+                // The rule, spelled out independently of the one-pass check.
+                let ok = !s.is_empty()
+                    && !s.iter().any(|&c| is_c_space(c))
+                    && s[0] != b'.'
+                    && s[s.len() - 1] != b'.'
+                    && !s.windows(2).any(|w| w == b"..");
+                assert_eq!(valid_publish_subject(&s), ok, "{s:?}");
+                let want = ok.then(|| s.clone());
                 s.push(0);
                 // SAFETY: `s` is NUL-terminated and outlives the result.
                 let got = unsafe { c_publish_subject(s.as_ptr()) }.map(<[u8]>::to_vec);
