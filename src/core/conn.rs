@@ -36,7 +36,7 @@ use super::runtime;
 use super::server_pool::{ServerPool, ServerUrl};
 use super::status::{ConnStatus, Error, Result, Status};
 use super::sub::{self, MsgCallback, Sub, Wakeups};
-use super::subject;
+use super::subject::{self, PublishSubject};
 use super::sync::{deadline_in, Waiter};
 use super::tls::{NatsStream, PlainSocket, StreamReader, StreamWriter, TlsOptions};
 
@@ -1529,26 +1529,23 @@ impl Conn {
 
     /// Publishes a message (cnats' natsConnection_Publish family).
     pub fn publish(&self, subj: &[u8], reply: Option<&[u8]>, hdrs: Option<&[u8]>, data: &[u8]) -> Result<()> {
-        if !subject::valid_publish_subject(subj) {
-            return Err(Error::new(Status::InvalidSubject));
-        }
-        self.publish_inner(subj, reply, hdrs, data, false)
+        self.publish_inner(publish_subject(subj)?, reply, hdrs, data, false)
     }
 
-    /// [`Conn::publish`] of a subject the caller found valid ([`subject::valid_publish_subject`]).
-    pub fn publish_valid_subject(&self, subj: &[u8], reply: Option<&[u8]>, data: &[u8]) -> Result<()> {
-        debug_assert!(subject::valid_publish_subject(subj));
+    /// [`Conn::publish`] of an already checked subject, without headers.
+    pub fn publish_checked(&self, subj: PublishSubject<'_>, reply: Option<&[u8]>, data: &[u8]) -> Result<()> {
         self.publish_inner(subj, reply, None, data, false)
     }
 
     fn publish_inner(
         &self,
-        subj: &[u8],
+        subj: PublishSubject<'_>,
         reply: Option<&[u8]>,
         hdrs: Option<&[u8]>,
         data: &[u8],
         direct: bool,
     ) -> Result<()> {
+        let subj = subj.as_bytes();
         if let Some(r) = reply {
             if !subject::valid_reply(r) {
                 return Err(Error::with_text(Status::InvalidArg, "invalid reply subject"));
@@ -1979,9 +1976,7 @@ impl Conn {
         if self.opts.old_request_style {
             return self.old_request(subj, hdrs, data, timeout_ms);
         }
-        if !subject::valid_publish_subject(subj) {
-            return Err(Error::new(Status::InvalidSubject));
-        }
+        let subj = publish_subject(subj)?;
         let (reply, token, w) = self.register_reply()?;
         if let Err(e) = self.publish_inner(subj, Some(reply.as_bytes()), hdrs, data, true) {
             self.resp.lock().waiters.remove(&token);
@@ -2475,6 +2470,11 @@ async fn sleep_until_some(t: Option<Instant>) {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
     }
+}
+
+/// The subject of a publish, checked (NATS_INVALID_SUBJECT when it is not valid).
+fn publish_subject(subj: &[u8]) -> Result<PublishSubject<'_>> {
+    PublishSubject::new(subj).ok_or_else(|| Error::new(Status::InvalidSubject))
 }
 
 fn closed_by_server() -> Error {

@@ -98,21 +98,39 @@ fn publish_subject_len(mut byte_at: impl FnMut(usize) -> Option<u8>) -> Option<u
     (!token_start).then_some(n)
 }
 
-/// A publish subject given as a C string, read and checked in one pass: its bytes (without
-/// the NUL) when [`valid_publish_subject`] accepts it, else `None`.
-///
-/// # Safety
-/// `p` must be non-NULL and point to a NUL-terminated string that outlives `'a`.
-#[inline]
-pub unsafe fn c_publish_subject<'a>(p: *const u8) -> Option<&'a [u8]> {
-    let n = publish_subject_len(|i| {
-        // SAFETY: every byte up to and including the NUL is readable, and none is read
-        // after it.
-        let c = unsafe { *p.add(i) };
-        (c != 0).then_some(c)
-    })?;
-    // SAFETY: the `n` bytes before the NUL were just read.
-    Some(unsafe { std::slice::from_raw_parts(p, n) })
+/// A subject [`valid_publish_subject`] accepts: what a publish takes, so that none goes out
+/// unchecked, and none is checked twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublishSubject<'a>(&'a [u8]);
+
+impl<'a> PublishSubject<'a> {
+    /// `s` when it is a valid publish subject.
+    #[inline]
+    pub fn new(s: &'a [u8]) -> Option<Self> {
+        valid_publish_subject(s).then_some(PublishSubject(s))
+    }
+
+    /// A subject given as a C string, read and checked in one pass (no separate `strlen`).
+    ///
+    /// # Safety
+    /// `p` must be non-NULL and point to a NUL-terminated string that outlives `'a`.
+    #[inline]
+    pub unsafe fn from_c(p: *const u8) -> Option<Self> {
+        let n = publish_subject_len(|i| {
+            // SAFETY: every byte up to and including the NUL is readable, and none is read
+            // after it.
+            let c = unsafe { *p.add(i) };
+            (c != 0).then_some(c)
+        })?;
+        // SAFETY: the `n` bytes before the NUL were just read.
+        Some(PublishSubject(unsafe { std::slice::from_raw_parts(p, n) }))
+    }
+
+    /// The subject's bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
 }
 
 /// Subject accepted by a subscribe call: [`is_subject_valid`] with
@@ -156,7 +174,8 @@ mod tests {
                 let want = ok.then(|| s.clone());
                 s.push(0);
                 // SAFETY: `s` is NUL-terminated and outlives the result.
-                let got = unsafe { c_publish_subject(s.as_ptr()) }.map(<[u8]>::to_vec);
+                let got = unsafe { PublishSubject::from_c(s.as_ptr()) }.map(|p| p.as_bytes().to_vec());
+                assert_eq!(PublishSubject::new(&s[..s.len() - 1]).map(|p| p.as_bytes().to_vec()), want, "{s:?}");
                 assert_eq!(got, want, "{s:?}");
                 seen += usize::from(want.is_some());
             }

@@ -10,7 +10,7 @@ use super::types::*;
 use super::{check_arg, copy_to_buf, data_slice, guard, guard_or, malloc_array, malloc_str, opt_bytes};
 use crate::core::conn::Conn;
 use crate::core::msg::Msg;
-use crate::core::subject;
+use crate::core::subject::PublishSubject;
 use crate::core::status::{ConnStatus, Error, Status};
 use crate::core::sub::MsgCallback;
 
@@ -548,7 +548,7 @@ fn publish_common(
         // The subject is read and checked in one pass (refused after the other arguments, as
         // before).
         // SAFETY: a non-NULL `subj` is a NUL-terminated string.
-        let s = unsafe { subject::c_publish_subject(subj.cast()) };
+        let s = unsafe { PublishSubject::from_c(subj.cast()) };
         // SAFETY: NULL or a NUL-terminated string.
         let r = unsafe { opt_bytes(reply) };
         if reply_required && r.is_none_or(|r| r.is_empty()) {
@@ -557,7 +557,7 @@ fn publish_common(
         // SAFETY: `data` has `len` readable bytes when non-NULL.
         let d = unsafe { data_slice(data, len) }?;
         let s = s.ok_or_else(|| Error::new(Status::InvalidSubject))?;
-        c.publish_valid_subject(s, r.filter(|r| !r.is_empty()), d)
+        c.publish_checked(s, r.filter(|r| !r.is_empty()), d)
     })
 }
 
