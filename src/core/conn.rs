@@ -1226,16 +1226,17 @@ impl Conn {
         self.route(msg, sid, b);
     }
 
+    /// An operation other than a message (the parser hands those to [`Conn::process_msg`]
+    /// as it reads them).
     fn process_op(&self, op: ServerOp, b: &mut ReadBatch) -> Result<()> {
-        if let ServerOp::Msg(frame) = op {
-            self.process_msg(frame, b);
-            return Ok(());
-        }
-        // Anything else (a PONG that releases a flush, an error that ends the session)
-        // comes after the messages before it are visible.
+        // It (a PONG that releases a flush, an error that ends the session) comes after the
+        // messages before it are visible.
         self.settle(b);
         match op {
-            ServerOp::Msg(_) => Ok(()),
+            ServerOp::Msg(frame) => {
+                self.process_msg(frame, b);
+                Ok(())
+            }
             ServerOp::Ping => {
                 let mut st = self.state.lock();
                 st.out.extend_from_slice(proto::PONG);
