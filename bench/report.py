@@ -211,6 +211,27 @@ def main():
         L.append("| %s | %s | %s | %s | %s |" % (row, *cells, fmt_ratio(vals.get("ours"), vals.get("cnats"))))
     L.append("")
 
+    # ---- server waiting for a CPU
+    if any(num(r, "server_wait_ms") is not None for _, vs in rate_rows for rs in vs.values() for r in rs):
+        L.append("## Server kept waiting for a CPU (median; higher means slower)")
+        L.append("")
+        L.append("Time the nats-server threads were ready to run but had no CPU (their run-queue wait, "
+                 "from /proc/<pid>/task/*/schedstat) during each run, divided by the run's duration: "
+                 "how many server threads, on average, waited for a core. Client and server share the "
+                 "machine's cores, so what a client spends on CPU delays the server; where the server "
+                 "bounds a row, the rate follows this.")
+        L.append("")
+        L.append("| row | ours | cnats | raw |")
+        L.append("|---|---:|---:|---:|")
+        for row, vs in rate_rows:
+            cells = []
+            for v in ("ours", "cnats", "raw"):
+                rs = [r for r in vs.get(v, []) if ok(r) and num(r, "server_wait_ms") is not None and num(r, "secs")]
+                w = med([num(r, "server_wait_ms") / 1000.0 / num(r, "secs") for r in rs])
+                cells.append("n/a" if v not in vs else ("-" if w is None else "%.2f" % w))
+            L.append("| %s | %s | %s | %s |" % (row, *cells))
+        L.append("")
+
     # ---- latency
     req_rows = [r for r in rows if r.startswith("req/")]
     if req_rows:

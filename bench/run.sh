@@ -135,6 +135,10 @@ want_row() {
 # the server bounds, each client gets as far as the server's CPU per message allows.
 CLK_TCK=$(getconf CLK_TCK)
 server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0; }
+# Time the server's threads spent ready to run but waiting for a CPU (ns, summed over its
+# threads; the second field of each thread's schedstat). On a machine where the client and
+# the server share few cores, this is what a client's own CPU use costs the server.
+server_wait_ns() { cat /proc/"$SERVER_PID"/task/*/schedstat 2>/dev/null | awk '{w += $2} END {printf "%.0f\n", w}'; }
 
 RESULTS=$OUT/results.txt
 ERRLOG=$OUT/stderr.log
@@ -151,17 +155,23 @@ run_one() { # row variant run mode-args size n
         cnats-asap) bin=$OUT/natsbench_cnats; extra=(-asap) ;;
         raw)        bin=$OUT/rawclient ;;
     esac
-    local stallarg=(-stall "$STALL") t0 t1
+    local stallarg=(-stall "$STALL") t0 t1 w0 w1
     echo "### row=$row variant=$variant run=$run" >>"$ERRLOG"
     t0=$(server_ticks)
+    w0=$(server_wait_ns)
     # shellcheck disable=SC2086
     out=$(timeout -k 5 "$RUN_TIMEOUT" "$bin" -url "$URL" -lib "$variant" -n "$n" -size "$size" \
           "${stallarg[@]}" "${extra[@]}" $margs 2>>"$ERRLOG")
     rc=$?
     t1=$(server_ticks)
+    w1=$(server_wait_ns)
     line=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -1)
     [ -n "$line" ] || line="RESULT lib=$variant status=noresult"
     line="$line server_cpu_ms=$(( (t1 - t0) * 1000 / CLK_TCK ))"
+    # (A server thread that ended during the run takes its count with it: no value then.)
+    if [ -n "$w0" ] && [ -n "$w1" ] && [ "$w1" -ge "$w0" ]; then
+        line="$line server_wait_ms=$(( (w1 - w0) / 1000000 ))"
+    fi
     printf 'row=%s variant=%s run=%s rc=%s %s\n' "$row" "$variant" "$run" "$rc" "${line#RESULT }" >>"$RESULTS"
     printf '  %-12s %-10s run %s rc=%s %s\n' "$row" "$variant" "$run" "$rc" \
         "$(printf '%s' "$line" | grep -o ' status=[a-z]*\|msgs_per_sec=[0-9]*\|p50_us=[0-9.]*\|threads=[0-9]*' | tr '\n' ' ')" >&2
