@@ -11,6 +11,7 @@ pub mod events;
 pub mod msg;
 pub mod options;
 pub mod runtime;
+pub mod sched;
 pub mod server_pool;
 pub mod status;
 pub mod sub;

@@ -16,6 +16,7 @@ use crate::core::lock::{Condvar, Mutex, MutexGuard};
 use super::conn::{Conn, Kicker};
 use super::msg::Msg;
 use super::runtime::{self, PerProcess};
+use super::sched::WakePolicy;
 use super::status::{Error, Result, Status};
 
 /// How long an idle dedicated dispatcher reads its connection before it goes back to waiting
@@ -708,6 +709,10 @@ impl Dispatcher {
         let mut batch: VecDeque<Item> = VecDeque::with_capacity(DISPATCH_BATCH);
         // Whether more items were queued behind the current batch when it was taken.
         let mut more = false;
+        // Messages handed over since the queue was last found empty, which tells the thread
+        // whether it works through backlogs (see `sched`).
+        let mut handled = 0;
+        let mut wake = WakePolicy::for_current_thread();
         loop {
             if batch.is_empty() {
                 let mut q = self.q.lock();
@@ -718,6 +723,11 @@ impl Dispatcher {
                         batch.extend(q.items.drain(..n));
                         more = !q.items.is_empty();
                         break;
+                    }
+                    if handled > 0 {
+                        let n = std::mem::take(&mut handled);
+                        MutexGuard::unlocked(&mut q, || wake.caught_up(n));
+                        continue;
                     }
                     if may_read && idle_timeout.is_none() {
                         // Once per wake-up: when the role is taken or the session ended,
@@ -752,6 +762,7 @@ impl Dispatcher {
                     }
                 }
                 Some(Item::Msgs(sub, msgs)) => {
+                    handled += msgs.len();
                     // When nothing else is queued here, a reply from the last callback may
                     // be written at once by this thread.
                     sub.deliver_all(msgs, batch.is_empty() && !more);
