@@ -200,7 +200,11 @@ pub fn spawn_thread<F: FnOnce() + Send + 'static>(name: &str, f: F) -> std::io::
     let count: &'static ThreadCount = THREADS.get();
     *count.0.lock() += 1;
     let hook = thread_started_hook();
+    let undo_batch = super::sched::batched_here();
     let r = std::thread::Builder::new().name(name.to_string()).spawn(move || {
+        if undo_batch {
+            super::sched::undo_inherited();
+        }
         LIB_THREAD.with(|c| c.set(true));
         if let Some(h) = hook {
             h();

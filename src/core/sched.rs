@@ -10,11 +10,19 @@
 //! events) switches back to `SCHED_OTHER`, where wake-ups keep their latency.
 //!
 //! Only threads that start under `SCHED_OTHER` change (a real-time or batch policy set by
-//! the application is left alone), and `NATS_SCHED_BATCH=0` in the environment when the
-//! first delivery thread starts turns this off. A thread the user's callback creates while
-//! its delivery thread is in batch mode inherits `SCHED_BATCH`, as any policy is inherited.
+//! the application is left alone), a thread whose policy someone else changed is left alone
+//! from then on, and `NATS_SCHED_BATCH=0` in the environment when the first delivery thread
+//! starts turns this off. A library thread started from one in batch mode goes back to
+//! `SCHED_OTHER` (see [`undo_inherited`]); a thread the user's callback creates meanwhile
+//! inherits `SCHED_BATCH`, as any policy is inherited.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
+
+thread_local! {
+    /// This thread is in batch mode by our doing.
+    static BATCHED: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Messages handled between two catch-ups that make a backlog (about 10 µs of work or more).
 const BACKLOG: usize = 64;
@@ -44,10 +52,13 @@ impl WakePolicy {
             return;
         }
         if let Some(batch) = self.decide(handled) {
-            if set_current(batch) {
+            // The policy must still be the one we left (a callback may have set its own),
+            // and the switch may not be permitted (a seccomp filter, an RLIMIT_NICE): in
+            // either case the thread stays as it is from then on.
+            if current_policy() == Some(policy_of(self.batch)) && set_current(batch) {
                 self.batch = batch;
+                BATCHED.with(|b| b.set(batch));
             } else {
-                // Not permitted here (a seccomp filter, an RLIMIT_NICE): stay as we are.
                 self.enabled = false;
             }
         }
@@ -74,23 +85,54 @@ fn allowed() -> bool {
     *ALLOWED.get_or_init(|| std::env::var_os("NATS_SCHED_BATCH").is_none_or(|v| v != "0"))
 }
 
-#[cfg(target_os = "linux")]
+/// Whether the calling thread is in batch mode by our doing; a thread it starts inherits
+/// that, so [`undo_inherited`] is to run first thing in the new thread.
+pub(crate) fn batched_here() -> bool {
+    BATCHED.with(Cell::get)
+}
+
+/// Puts a new library thread, started from one in batch mode, back under `SCHED_OTHER`.
+pub(crate) fn undo_inherited() {
+    if current_policy() == Some(policy_of(true)) {
+        set_current(false);
+    }
+}
+
 fn current_is_normal() -> bool {
-    // SAFETY: no pointers; 0 names the calling thread.
-    unsafe { libc::sched_getscheduler(0) == libc::SCHED_OTHER }
+    current_policy() == Some(policy_of(false))
+}
+
+#[cfg(target_os = "linux")]
+fn policy_of(batch: bool) -> i32 {
+    if batch {
+        libc::SCHED_BATCH
+    } else {
+        libc::SCHED_OTHER
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn current_is_normal() -> bool {
-    false
+fn policy_of(_batch: bool) -> i32 {
+    0
+}
+
+#[cfg(target_os = "linux")]
+fn current_policy() -> Option<i32> {
+    // SAFETY: no pointers; 0 names the calling thread.
+    let p = unsafe { libc::sched_getscheduler(0) };
+    (p >= 0).then_some(p)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn current_policy() -> Option<i32> {
+    None
 }
 
 #[cfg(target_os = "linux")]
 fn set_current(batch: bool) -> bool {
     let param = libc::sched_param { sched_priority: 0 };
-    let policy = if batch { libc::SCHED_BATCH } else { libc::SCHED_OTHER };
     // SAFETY: `param` is a live local; 0 names the calling thread (the nice value is kept).
-    unsafe { libc::sched_setscheduler(0, policy, &param) == 0 }
+    unsafe { libc::sched_setscheduler(0, policy_of(batch), &param) == 0 }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -154,9 +196,39 @@ mod tests {
             p.caught_up(BACKLOG);
             // SAFETY: no pointers.
             assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_BATCH);
+            assert!(batched_here());
+            // A library thread started from here goes back to the default policy.
+            let child = crate::core::runtime::spawn_thread("nats-test", || {
+                // SAFETY: no pointers.
+                assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+                assert!(!batched_here());
+            })
+            .unwrap();
+            assert!(child.join().is_ok(), "the child thread ran under SCHED_BATCH");
             for _ in 0..FEW_IN_A_ROW {
                 p.caught_up(1);
             }
+            // SAFETY: no pointers.
+            assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+            assert!(!batched_here());
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_policy_changed_by_someone_else_is_left_alone() {
+        std::thread::spawn(|| {
+            let mut p = WakePolicy::for_current_thread();
+            p.caught_up(BACKLOG);
+            // A callback sets its thread back to the default itself: no further switching.
+            assert!(set_current(false));
+            for _ in 0..FEW_IN_A_ROW {
+                p.caught_up(1);
+            }
+            p.caught_up(BACKLOG);
+            assert!(!p.enabled);
             // SAFETY: no pointers.
             assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
         })
