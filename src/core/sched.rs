@@ -207,13 +207,11 @@ mod tests {
             let mut p = WakePolicy::for_current_thread();
             assert!(p.enabled, "a test thread starts under SCHED_OTHER");
             p.caught_up(BACKLOG);
-            // SAFETY: no pointers.
-            assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_BATCH);
+            assert_eq!(current_policy(), Some(libc::SCHED_BATCH));
             assert!(batched_here());
             // A library thread started from here goes back to the default policy.
             let child = crate::core::runtime::spawn_thread("nats-test", || {
-                // SAFETY: no pointers.
-                assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+                assert_eq!(current_policy(), Some(libc::SCHED_OTHER));
                 assert!(!batched_here());
             })
             .unwrap();
@@ -221,8 +219,7 @@ mod tests {
             for _ in 0..FEW_IN_A_ROW {
                 p.caught_up(1);
             }
-            // SAFETY: no pointers.
-            assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+            assert_eq!(current_policy(), Some(libc::SCHED_OTHER));
             assert!(!batched_here());
         })
         .join()
@@ -245,8 +242,7 @@ mod tests {
             }
             p.caught_up(BACKLOG);
             assert!(!p.enabled);
-            // SAFETY: no pointers.
-            assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+            assert_eq!(current_policy(), Some(libc::SCHED_OTHER));
         })
         .join()
         .unwrap();
