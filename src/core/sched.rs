@@ -46,21 +46,27 @@ impl WakePolicy {
     }
 
     /// The thread has handled `handled` messages since it last caught up with its queue,
-    /// and has caught up again: switches mode when that says it should.
-    pub(crate) fn caught_up(&mut self, handled: usize) {
-        if !self.enabled {
-            return;
+    /// and has caught up again: the mode to [`switch`](Self::switch) to, if it should
+    /// change (rarely: the caller may release its locks for that). With nothing handled
+    /// (the thread looked again without waking) it is no catch-up.
+    pub(crate) fn caught_up(&mut self, handled: usize) -> Option<bool> {
+        if self.enabled && handled > 0 {
+            self.decide(handled)
+        } else {
+            None
         }
-        if let Some(batch) = self.decide(handled) {
-            // The policy must still be the one we left (a callback may have set its own),
-            // and the switch may not be permitted (a seccomp filter, an RLIMIT_NICE): in
-            // either case the thread stays as it is from then on.
-            if current_policy() == Some(policy_of(self.batch)) && set_current(batch) {
-                self.batch = batch;
-                BATCHED.with(|b| b.set(batch));
-            } else {
-                self.enabled = false;
-            }
+    }
+
+    /// Switches the calling thread to batch mode or back.
+    pub(crate) fn switch(&mut self, batch: bool) {
+        // The policy must still be the one we left (a callback may have set its own), and
+        // the switch may not be permitted (a seccomp filter, an RLIMIT_NICE): in either case
+        // the thread stays as it is from then on.
+        if current_policy() == Some(policy_of(self.batch)) && set_current(batch) {
+            self.batch = batch;
+            BATCHED.with(|b| b.set(batch));
+        } else {
+            self.enabled = false;
         }
     }
 
@@ -165,7 +171,7 @@ mod tests {
     fn a_backlog_starts_batch_mode_and_only_a_run_of_sparse_wakeups_ends_it() {
         let mut p = policy();
         // Small and middling catch-ups leave normal mode alone.
-        assert_eq!(modes(&mut p, &[1, 2, 3, 63, 0, 1]), vec![false; 6]);
+        assert_eq!(modes(&mut p, &[1, 2, 3, 63, 1]), vec![false; 5]);
         // One backlog switches.
         assert_eq!(modes(&mut p, &[64]), vec![true]);
         // Seven sparse catch-ups are not enough; a middling one restarts the count.
@@ -173,9 +179,19 @@ mod tests {
         // A backlog restarts it too.
         assert_eq!(modes(&mut p, &[1, 1, 1, 1, 1, 1, 1, 500]), vec![true; 8]);
         // Eight in a row switch back, once.
-        let m = modes(&mut p, &[1, 0, 2, 1, 1, 1, 1, 1, 1]);
+        let m = modes(&mut p, &[1, 1, 2, 1, 1, 1, 1, 1, 1]);
         assert_eq!(m, vec![true, true, true, true, true, true, true, false, false]);
         assert_eq!(p.decide(1), None);
+    }
+
+    #[test]
+    fn looking_again_with_nothing_handled_is_no_catch_up() {
+        let mut p = policy();
+        p.batch = true;
+        for _ in 0..100 {
+            assert_eq!(p.caught_up(0), None);
+        }
+        assert_eq!(p.few, 0);
     }
 
     #[test]
@@ -185,6 +201,13 @@ mod tests {
         p.batch = true;
         assert_eq!(p.decide(100), None);
         assert_eq!(p.decide(1000), None);
+    }
+
+    /// What the delivery loop does at a catch-up.
+    fn feed(p: &mut WakePolicy, handled: usize) {
+        if let Some(b) = p.caught_up(handled) {
+            p.switch(b);
+        }
     }
 
     /// Whether this kernel lets a thread switch to SCHED_BATCH (a seccomp filter may not).
@@ -206,7 +229,7 @@ mod tests {
         std::thread::spawn(|| {
             let mut p = WakePolicy::for_current_thread();
             assert!(p.enabled, "a test thread starts under SCHED_OTHER");
-            p.caught_up(BACKLOG);
+            feed(&mut p, BACKLOG);
             assert_eq!(current_policy(), Some(libc::SCHED_BATCH));
             assert!(batched_here());
             // A library thread started from here goes back to the default policy.
@@ -217,7 +240,7 @@ mod tests {
             .unwrap();
             assert!(child.join().is_ok(), "the child thread ran under SCHED_BATCH");
             for _ in 0..FEW_IN_A_ROW {
-                p.caught_up(1);
+                feed(&mut p, 1);
             }
             assert_eq!(current_policy(), Some(libc::SCHED_OTHER));
             assert!(!batched_here());
@@ -234,13 +257,13 @@ mod tests {
         }
         std::thread::spawn(|| {
             let mut p = WakePolicy::for_current_thread();
-            p.caught_up(BACKLOG);
+            feed(&mut p, BACKLOG);
             // A callback sets its thread back to the default itself: no further switching.
             assert!(set_current(false));
             for _ in 0..FEW_IN_A_ROW {
-                p.caught_up(1);
+                feed(&mut p, 1);
             }
-            p.caught_up(BACKLOG);
+            feed(&mut p, BACKLOG);
             assert!(!p.enabled);
             assert_eq!(current_policy(), Some(libc::SCHED_OTHER));
         })

@@ -724,9 +724,8 @@ impl Dispatcher {
                         more = !q.items.is_empty();
                         break;
                     }
-                    if handled > 0 {
-                        let n = std::mem::take(&mut handled);
-                        MutexGuard::unlocked(&mut q, || wake.caught_up(n));
+                    if let Some(b) = wake.caught_up(std::mem::take(&mut handled)) {
+                        MutexGuard::unlocked(&mut q, || wake.switch(b));
                         continue;
                     }
                     if may_read && idle_timeout.is_none() {
