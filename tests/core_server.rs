@@ -282,58 +282,19 @@ fn a_backlog_larger_than_one_dispatch_batch_is_delivered_in_order_with_exact_pen
     assert!(rx.try_recv().is_err(), "more than {N} messages delivered");
 }
 
-/// The calling thread's scheduling policy.
-#[cfg(target_os = "linux")]
-fn sched_policy() -> i32 {
-    // SAFETY: no pointers; 0 names the calling thread.
-    unsafe { libc::sched_getscheduler(0) }
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn a_delivery_thread_that_works_through_a_backlog_wakes_without_preempting_until_messages_come_one_by_one() {
     // (This library's own: cnats' delivery threads keep the default policy.) A delivery
     // thread that caught up after a backlog runs under SCHED_BATCH; once it has handled
     // messages one at a time for a while, it is back under SCHED_OTHER.
-    if std::env::var_os("NATS_SCHED_BATCH").is_some_and(|v| v == "0") {
-        return;
-    }
-    let permitted = thread::spawn(|| {
-        let p = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `p` is a live local; 0 names the calling thread.
-        unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &p) == 0 }
-    });
-    if !permitted.join().unwrap() {
-        eprintln!("skipped: SCHED_BATCH is refused here");
+    if std::env::var_os("NATS_SCHED_BATCH").is_some_and(|v| v == "0") || !common::sched::batch_permitted() {
         return;
     }
     const N: usize = 500;
     let srv = NatsServer::start();
     let nc = connect(&srv);
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let release_rx = Mutex::new(release_rx);
-    let (tx, rx) = mpsc::channel::<(Vec<u8>, i32)>();
-    let _sub = nc
-        .subscribe(
-            "sched.foo",
-            None,
-            handler(move |_c, _s, m| {
-                let m = m.expect("message");
-                let policy = sched_policy();
-                if m.data() == b"first" {
-                    release_rx.lock().unwrap().recv_timeout(WAIT).expect("released");
-                }
-                tx.send((m.data().to_vec(), policy)).unwrap();
-            }),
-            0,
-        )
-        .unwrap();
-    nc.publish(b"sched.foo", None, None, b"first").unwrap();
-    for _ in 0..N {
-        nc.publish(b"sched.foo", None, None, b"backlog").unwrap();
-    }
-    flush(&nc);
-    release_tx.send(()).unwrap();
+    let (_sub, rx) = common::sched::gated_backlog(&nc, "sched.foo", N);
     let (d, policy) = rx.recv_timeout(WAIT).expect("first message");
     assert_eq!(d, b"first");
     assert_eq!(policy, libc::SCHED_OTHER, "a new delivery thread starts under the default policy");

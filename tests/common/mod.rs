@@ -8,6 +8,8 @@
 #![allow(dead_code)]
 
 pub mod evloop;
+#[cfg(target_os = "linux")]
+pub mod sched;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
