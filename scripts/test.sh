@@ -27,6 +27,8 @@ cc -O2 -Wall -Wextra -Werror -I include -o "$bench_out/natsbench_ours" bench/nat
 cc -O2 -Wall -Werror -o "$bench_out/natsbench_cnats" bench/natsbench.c $(pkg-config --cflags --libs libnats) -lpthread
 cc -O2 -Wall -Wextra -Werror -o "$bench_out/rawclient" bench/rawclient.c -lpthread
 rm -rf "$bench_out"
+echo "== benchmark report: its targets table on made-up results"
+python3 bench/test_report.py
 
 echo "== ctest under valgrind (memcheck, leaks)"
 ctest --test-dir build --output-on-failure -L memcheck -T memcheck \
