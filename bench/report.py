@@ -115,30 +115,28 @@ def target_rows(rows, value):
     def add(target, row, measured, needed, met):
         out.append((target, row, measured, needed, "-" if met is None else ("yes" if met else "**no**")))
 
-    for size in (16, 128, 1024, 65536):
-        row = "pub/%d" % size
-        if row not in rows:
-            continue
-        ours, cnats, raw = (value(row, v, "msgs_per_sec") for v in ("ours", "cnats", "raw"))
+    def sized(mode):
+        """The rows of `mode` at each message size the targets name, those in this run."""
+        return [row for row in ("%s/%d" % (mode, size) for size in (16, 128, 1024, 65536)) if row in rows]
+
+    def rates(row):
+        return (value(row, v, "msgs_per_sec") for v in ("ours", "cnats", "raw"))
+
+    for row in sized("pub"):
+        ours, cnats, raw = rates(row)
         vc, vr = ratio(ours, cnats), ratio(ours, raw)
         add("publish: >= 1.0x cnats and >= 0.95x raw", size_label(row),
             "%s x cnats, %s x raw" % ("-" if vc is None else "%.2f" % vc, "-" if vr is None else "%.2f" % vr),
             ">= 1.00, >= 0.95", None if vc is None or vr is None else (vc >= 1.0 and vr >= 0.95))
-    for size in (16, 128, 1024, 65536):
-        row = "pubsub/%d" % size
-        if row not in rows:
-            continue
-        ours, cnats, raw = (value(row, v, "msgs_per_sec") for v in ("ours", "cnats", "raw"))
+    for row in sized("pubsub"):
+        ours, cnats, raw = rates(row)
         vc, ceiling = ratio(ours, cnats), ratio(raw, cnats)
         measured = "-" if vc is None else "%.2f x cnats" % vc
         if ceiling is not None:
             measured += " (raw: %.2f x cnats)" % ceiling
         add("pub + async sub: >= 1.3x cnats", size_label(row), measured, ">= 1.30",
             None if vc is None else vc >= 1.3)
-    for size in (16, 128, 1024, 65536):
-        row = "req/%d" % size
-        if row not in rows:
-            continue
+    for row in sized("req"):
         p50, raw50 = value(row, "ours", "p50_us"), value(row, "raw", "p50_us")
         p99, asap99 = value(row, "ours", "p99_us"), value(row, "cnats-asap", "p99_us")
         r = ratio(p50, raw50)
