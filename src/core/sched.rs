@@ -220,17 +220,28 @@ mod tests {
         ok
     }
 
+    /// Runs `f` on a new thread that a backlog has just put in batch mode (where the kernel
+    /// permits SCHED_BATCH at all).
     #[cfg(target_os = "linux")]
-    #[test]
-    fn the_calling_thread_switches_both_ways() {
+    fn after_a_backlog(f: impl FnOnce(&mut WakePolicy) + Send + 'static) {
         if !permitted() {
             return;
         }
-        std::thread::spawn(|| {
+        std::thread::spawn(move || {
             let mut p = WakePolicy::for_current_thread();
             assert!(p.enabled, "a test thread starts under SCHED_OTHER");
             feed(&mut p, BACKLOG);
             assert_eq!(current_policy(), Some(libc::SCHED_BATCH));
+            f(&mut p);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_calling_thread_switches_both_ways() {
+        after_a_backlog(|p| {
             assert!(batched_here());
             // A library thread started from here goes back to the default policy.
             let child = crate::core::runtime::spawn_thread("nats-test", || {
@@ -240,34 +251,25 @@ mod tests {
             .unwrap();
             assert!(child.join().is_ok(), "the child thread ran under SCHED_BATCH");
             for _ in 0..FEW_IN_A_ROW {
-                feed(&mut p, 1);
+                feed(p, 1);
             }
             assert_eq!(current_policy(), Some(libc::SCHED_OTHER));
             assert!(!batched_here());
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     #[cfg(target_os = "linux")]
     #[test]
     fn a_policy_changed_by_someone_else_is_left_alone() {
-        if !permitted() {
-            return;
-        }
-        std::thread::spawn(|| {
-            let mut p = WakePolicy::for_current_thread();
-            feed(&mut p, BACKLOG);
+        after_a_backlog(|p| {
             // A callback sets its thread back to the default itself: no further switching.
             assert!(set_current(false));
             for _ in 0..FEW_IN_A_ROW {
-                feed(&mut p, 1);
+                feed(p, 1);
             }
-            feed(&mut p, BACKLOG);
+            feed(p, BACKLOG);
             assert!(!p.enabled);
             assert_eq!(current_policy(), Some(libc::SCHED_OTHER));
-        })
-        .join()
-        .unwrap();
+        });
     }
 }
