@@ -281,10 +281,11 @@ impl ReadSide {
         }
     }
 
-    /// Room for the rest of a large incomplete message in one go (no reassembly copies),
-    /// else for at least an eighth of a chunk. Received messages keep the buffer they were
-    /// read into alive, so its tail is filled before another one is taken: the same one
-    /// when its messages are all gone, else a spare whose messages are, else a new one.
+    /// Room for the rest of a large incomplete message in one go (no reassembly copies)
+    /// and a chunk past it, else for at least an eighth of a chunk. Received messages keep
+    /// the buffer they were read into alive, so its tail is filled before another one is
+    /// taken: the same one when its messages are all gone, else a spare whose messages are,
+    /// else a new one.
     fn reserve(&mut self) {
         self.drop_stale_spares();
         // The end of a large message is read into the room left for it, however little.
@@ -298,8 +299,15 @@ impl ReadSide {
         // A buffer made for a large message is its size rounded up to whole pages, with room
         // to spare: the next ones of about that size fit in it when it is a spare (their
         // control lines differ by a few bytes: a reply subject's counter, a longer sid).
+        // Beyond that it has a chunk of room, so the read that ends the message goes on into
+        // what follows as any read does: in a stream of 64 KB messages, a read per message
+        // took 9% more client CPU (pub + async sub, and sync) and 1.5-2.4% of the rate.
         let pending = self.rbuf.len();
-        let room = if large { (pending + want + LARGE_SLACK).next_multiple_of(4096) - pending } else { want.max(self.chunk) };
+        let room = if large {
+            (pending + want + LARGE_SLACK + self.chunk).next_multiple_of(4096) - pending
+        } else {
+            want.max(self.chunk)
+        };
         if self.rbuf.try_reclaim(room) {
             return;
         }
@@ -2591,14 +2599,25 @@ mod tests {
         let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), READ_CHUNK_MIN);
         let a = feed(&mut side, &frame(1, 100_000)).pop().unwrap();
         let a_ptr = a.buf.as_ptr();
+        // The room past the first message's end takes the second one.
         let b = feed(&mut side, &frame(2, 100_000)).pop().unwrap();
-        assert_ne!(b.buf.as_ptr(), a_ptr, "the first message still holds its buffer");
+        assert_eq!(b.buf.as_ptr(), a_ptr.wrapping_add(a.buf.len()));
         assert_eq!(b.buf.len(), frame(2, 100_000).len());
-        drop(a);
+        // The third does not fit what is left, and the buffer is held: it gets another.
+        let allocated = side.allocated;
         let c = feed(&mut side, &frame(3, 100_000)).pop().unwrap();
-        assert_eq!(c.buf.as_ptr(), a_ptr, "the released buffer is read into again");
-        assert_eq!(c.sid, 3);
-        assert!(c.buf[c.data.0 as usize..c.data.1 as usize].iter().all(|&x| x == b'x'));
+        assert_eq!(side.allocated, allocated + 1, "the first two messages still hold their buffer");
+        drop((a, b));
+        // The fourth goes into the room past the third, the fifth into the released buffer.
+        let d = feed(&mut side, &frame(4, 100_000)).pop().unwrap();
+        assert_eq!(d.buf.as_ptr(), c.buf.as_ptr().wrapping_add(c.buf.len()));
+        let e = feed(&mut side, &frame(5, 100_000)).pop().unwrap();
+        assert_eq!(e.buf.as_ptr(), a_ptr, "the released buffer is read into again");
+        assert_eq!(side.allocated, allocated + 1);
+        for (m, sid) in [(&c, 3), (&d, 4), (&e, 5)] {
+            assert_eq!(m.sid, sid);
+            assert!(m.buf[m.data.0 as usize..m.data.1 as usize].iter().all(|&x| x == b'x'));
+        }
     }
 
     /// Hands `bytes` to the reader as a socket holding all of them would (each read takes
@@ -2637,6 +2656,23 @@ mod tests {
             }
         }
         assert!(reads_after_warmup.iter().all(|&r| r == 1), "reads per reply: {reads_after_warmup:?}");
+    }
+
+    #[test]
+    fn a_stream_of_large_messages_is_read_past_each_ones_end() {
+        // A subscriber behind a burst: the socket holds many 64 KB messages, and each one is
+        // still held (queued for delivery) when the next read is made.
+        let mut side = ReadSide::new(BytesMut::with_capacity(32 * 1024), READ_CHUNK_MIN);
+        let burst: Vec<u8> = (0..60).flat_map(|sid| frame(sid, 65_536)).collect();
+        let (msgs, reads) = feed_whole(&mut side, &burst);
+        assert_eq!(msgs.len(), 60);
+        for (i, m) in msgs.iter().enumerate() {
+            assert_eq!(m.sid, i as u64);
+            assert_eq!(m.buf.len(), frame(m.sid, 65_536).len());
+            assert!(m.buf[m.data.0 as usize..m.data.1 as usize].iter().all(|&x| x == b'x'));
+        }
+        // A read per message (or more) is what reading each to its end only takes.
+        assert!(reads <= 30, "{reads} reads for 60 messages");
     }
 
     #[test]
