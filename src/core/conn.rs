@@ -310,9 +310,9 @@ impl ReadSide {
         // client CPU (pub + async sub, and sync) and 1.5-2.4% of the rate. Room for a part
         // of a message would have that part copied into a buffer of its own once its size
         // is read; a larger message is read a chunk or more at a time anyway.
-        let past = if large && need < self.chunk { need * self.chunk.div_ceil(need) } else { 0 };
         let pending = self.rbuf.len();
         let room = if large {
+            let past = if need < self.chunk { need * self.chunk.div_ceil(need) } else { 0 };
             (pending + want + LARGE_SLACK + past).next_multiple_of(4096) - pending
         } else {
             want.max(self.chunk)
